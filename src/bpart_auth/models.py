@@ -1,0 +1,269 @@
+"""The values bpart_auth hands to an app: frozen, slotted, compared by value.
+
+Every datetime is timezone-aware UTC. Secrets never appear in a `repr`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from bpart_auth.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+__all__ = [
+    "Account",
+    "FlowStart",
+    "Identity",
+    "Invite",
+    "InviteStatus",
+    "Outcome",
+    "OutcomeKind",
+    "ProviderName",
+    "VerifiedIdentity",
+]
+
+ProviderName = Literal["google", "microsoft"]
+"""The identity providers bpart_auth speaks to."""
+
+OutcomeKind = Literal["signed_in", "linked", "registered"]
+"""What a completed redirect flow did."""
+
+InviteStatus = Literal["pending", "accepted", "revoked", "expired"]
+"""Where an invitation stands at a given moment."""
+
+
+_Value = TypeVar("_Value")
+
+
+class _ReadOnlyMapping(Mapping[str, _Value]):
+    """A copied, read-only mapping that, unlike `MappingProxyType`, pickles."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, _Value] | None = None) -> None:
+        self._items = dict(items or {})
+
+    def __getitem__(self, key: str) -> _Value:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+
+def _require_aware(name: str, value: datetime | None) -> None:
+    if value is not None and value.utcoffset() is None:
+        raise InvalidInput(field=name, detail=f"{name} must be a timezone-aware datetime")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
+    """A person who can sign in to the back office.
+
+    Attributes:
+        id: Opaque, stable identifier chosen by the store.
+        email: Normalised email address; unique case-insensitively.
+        created_at: When the account was created.
+        credentials_changed_at: Last change of password or linked identities. An
+            app compares it with the time a session started to end older sessions.
+        name: Display name; may be empty.
+        password_hash: The argon2id hash, or None for an account without a
+            password. Never shown in `repr`.
+        disabled: A disabled account signs in by no method.
+
+    Examples:
+        >>> from datetime import datetime, timezone
+        >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> ann = Account(id="a1", email="ann@example.com", created_at=now,
+        ...               credentials_changed_at=now, password_hash="$argon2id$...")
+        >>> ann.has_password, ann.enabled
+        (True, True)
+        >>> "argon2" in repr(ann)
+        False
+    """
+
+    id: str
+    email: str
+    created_at: datetime
+    credentials_changed_at: datetime
+    name: str = ""
+    password_hash: str | None = field(default=None, repr=False)
+    disabled: bool = False
+
+    def __post_init__(self) -> None:
+        _require_aware("created_at", self.created_at)
+        _require_aware("credentials_changed_at", self.credentials_changed_at)
+
+    @property
+    def has_password(self) -> bool:
+        """True when the account can sign in with a password."""
+        return self.password_hash is not None
+
+    @property
+    def enabled(self) -> bool:
+        """True unless the account is disabled."""
+        return not self.disabled
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a provider says a person is: the key an account is linked by.
+
+    Identity is (provider, issuer, subject), never an email address.
+
+    Attributes:
+        provider: `"google"` or `"microsoft"`.
+        issuer: Google: its issuer; Microsoft: the tenant id (`tid`).
+        subject: Google: `sub`; Microsoft: the object id (`oid`).
+
+    Examples:
+        >>> a = Identity("microsoft", "72f988bf-86f1-41af-91ab-2d7cd011db47", "oid-1")
+        >>> a == Identity("microsoft", "72f988bf-86f1-41af-91ab-2d7cd011db47", "oid-1")
+        True
+        >>> len({a, a})
+        1
+    """
+
+    provider: ProviderName
+    issuer: str
+    subject: str
+
+    def __post_init__(self) -> None:
+        for name in ("provider", "issuer", "subject"):
+            if not getattr(self, name):
+                raise InvalidInput(field=name, detail=f"Identity.{name} must not be empty")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifiedIdentity:
+    """What a provider vouches for after a fully validated ID token.
+
+    Attributes:
+        identity: The (provider, issuer, subject) key.
+        email: The email claim, if any. Only trusted when `email_verified`.
+        email_verified: Whether the provider verified `email`.
+        name: Display name from the token, may be empty.
+        tenant_id: Microsoft `tid`; None for Google.
+        hosted_domain: Google Workspace `hd`; None otherwise.
+        claims: All validated claims, read-only, excluded from comparison.
+    """
+
+    identity: Identity
+    email: str | None = None
+    email_verified: bool = False
+    name: str = ""
+    tenant_id: str | None = None
+    hosted_domain: str | None = None
+    claims: Mapping[str, Any] = field(
+        default_factory=_ReadOnlyMapping, compare=False, hash=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "claims", _ReadOnlyMapping(self.claims))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invite:
+    """An invitation for a manager to join, by email.
+
+    The token that accepts it is handed out once, at creation; only its hash is
+    stored, so it is not part of this value.
+
+    Attributes:
+        id: Opaque, stable identifier chosen by the store.
+        email: Normalised email address the invitation was sent to.
+        invited_by: Id of the inviting account, or None (scripts).
+        created_at: When it was created (or last resent).
+        expires_at: After this moment it can no longer be accepted.
+        accepted_at: When it was accepted, or None.
+        revoked_at: When it was revoked, or None.
+        account_id: The account created by accepting it, or None.
+        data: Free-form strings the app attached (a role, a team), read-only.
+
+    Examples:
+        >>> from datetime import datetime, timedelta, timezone
+        >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> invite = Invite(id="i1", email="ann@example.com", invited_by=None,
+        ...                 created_at=now, expires_at=now + timedelta(days=7))
+        >>> invite.status(now), invite.status(now + timedelta(days=8))
+        ('pending', 'expired')
+    """
+
+    id: str
+    email: str
+    invited_by: str | None
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None = None
+    revoked_at: datetime | None = None
+    account_id: str | None = None
+    data: Mapping[str, str] = field(default_factory=_ReadOnlyMapping, hash=False)
+
+    def __post_init__(self) -> None:
+        for name in ("created_at", "expires_at", "accepted_at", "revoked_at"):
+            _require_aware(name, getattr(self, name))
+        object.__setattr__(self, "data", _ReadOnlyMapping(self.data))
+
+    def status(self, now: datetime) -> InviteStatus:
+        """Where the invitation stands at `now`.
+
+        Args:
+            now: A timezone-aware moment, usually the current time.
+
+        Returns:
+            `"accepted"` or `"revoked"` once either happened, else `"expired"`
+            when `now` is at or past `expires_at`, else `"pending"`.
+        """
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if now >= self.expires_at:
+            return "expired"
+        return "pending"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowStart:
+    """The start of a redirect flow (`begin_sign_in`, `begin_link`, `begin_accept`).
+
+    The app stores `state` in its session and redirects the browser to `url`.
+
+    Attributes:
+        url: The provider's authorization URL.
+        state: Sealed, opaque flow state; give it back to `Auth.complete`.
+        expires_at: After this moment `complete` refuses the state.
+    """
+
+    url: str
+    state: str = field(repr=False)
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What `Auth.complete` did.
+
+    Attributes:
+        kind: `"signed_in"`, `"linked"` or `"registered"`.
+        account: The account signed in, linked to, or created.
+        identity: The provider identity involved.
+        message: A sentence fit for the app's notification
+            ("Your Microsoft account is now linked.").
+        return_to: The same-site path given to `begin_*`, or None.
+    """
+
+    kind: OutcomeKind
+    account: Account
+    identity: Identity
+    message: str
+    return_to: str | None = None
