@@ -138,9 +138,11 @@ class Identity:
     subject: str
 
     def __post_init__(self) -> None:
-        for name in ("provider", "issuer", "subject"):
-            if not getattr(self, name):
-                raise InvalidInput(field=name, detail=f"Identity.{name} must not be empty")
+        # One combined test on the hot path (identities are lookup keys); find the
+        # culprit only on failure.
+        if not (self.provider and self.issuer and self.subject):
+            empty = next(n for n in ("provider", "issuer", "subject") if not getattr(self, n))
+            raise InvalidInput(field=empty, detail=f"Identity.{empty} must not be empty")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
