@@ -140,7 +140,7 @@ class Identity:
     def __post_init__(self) -> None:
         # One combined test on the hot path (identities are lookup keys); find the
         # culprit only on failure.
-        if not (self.provider and self.issuer and self.subject):
+        if "" in (self.provider, self.issuer, self.subject):
             empty = next(n for n in ("provider", "issuer", "subject") if not getattr(self, n))
             raise InvalidInput(field=empty, detail=f"Identity.{empty} must not be empty")
 
