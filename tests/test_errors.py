@@ -23,6 +23,7 @@ REQUIRED_ARGUMENTS: dict[type[errors.AuthError], dict[str, object]] = {
     errors.PasswordTooLong: {"max_length": 128},
     errors.IdentityAlreadyLinked: {"provider": "microsoft"},
     errors.IdentityNotLinked: {"provider": "microsoft"},
+    errors.ProviderAlreadyLinked: {"provider": "google"},
     errors.TooManyAttempts: {"retry_after": 30.0},
     errors.ProviderError: {"provider": "google"},
     errors.ConsentDeclined: {"provider": "google"},

@@ -20,6 +20,7 @@ AuthError                          auth_error
 ├── AccountNotFound                account_not_found
 ├── EmailAlreadyRegistered         email_taken
 ├── IdentityAlreadyLinked          identity_already_linked
+├── ProviderAlreadyLinked          provider_already_linked
 ├── LastSignInMethod               last_sign_in_method
 ├── InvalidCredentials             invalid_credentials
 ├── AccountDisabled                account_disabled
@@ -90,6 +91,7 @@ __all__ = [
     "PasswordTooCommon",
     "PasswordTooLong",
     "PasswordTooShort",
+    "ProviderAlreadyLinked",
     "ProviderError",
     "ProviderUnavailable",
     "ResetTokenExpired",
@@ -114,6 +116,7 @@ ErrorCode = Literal[
     "account_not_found",
     "email_taken",
     "identity_already_linked",
+    "provider_already_linked",
     "last_sign_in_method",
     "invalid_credentials",
     "account_disabled",
@@ -315,6 +318,24 @@ class IdentityAlreadyLinked(AuthError):
     def __init__(self, *, provider: str, detail: str | None = None) -> None:
         super().__init__(
             f"This {_display_name(provider)} account is already linked to another user.",
+            detail=detail,
+        )
+        self.provider = provider
+
+
+class ProviderAlreadyLinked(AuthError):
+    """The account already has an identity of this provider linked (one per provider).
+
+    Args:
+        provider: The provider's name.
+    """
+
+    code: ClassVar[ErrorCode] = "provider_already_linked"
+
+    def __init__(self, *, provider: str, detail: str | None = None) -> None:
+        name = _display_name(provider)
+        super().__init__(
+            f"You already linked a {name} account. Unlink it first to link another one.",
             detail=detail,
         )
         self.provider = provider

@@ -20,6 +20,7 @@ __all__ = [
     "Identity",
     "Invite",
     "InviteStatus",
+    "LinkedIdentity",
     "Outcome",
     "OutcomeKind",
     "ProviderName",
@@ -143,6 +144,27 @@ class Identity:
         if "" in (self.provider, self.issuer, self.subject):
             empty = next(n for n in ("provider", "issuer", "subject") if not getattr(self, n))
             raise InvalidInput(field=empty, detail=f"Identity.{empty} must not be empty")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkedIdentity:
+    """An identity as linked to an account: what a profile page lists.
+
+    Attributes:
+        account_id: The account it signs in to.
+        identity: The (provider, issuer, subject) key.
+        email: The email the provider reported when it was linked, for display
+            only (never used to find the account).
+        linked_at: When it was linked.
+    """
+
+    account_id: str
+    identity: Identity
+    email: str | None
+    linked_at: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware("linked_at", self.linked_at)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

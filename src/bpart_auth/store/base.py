@@ -1,0 +1,229 @@
+"""What bpart_auth remembers, as small Protocols an app's own storage can implement.
+
+`AccountStore` is the union of four concerns (accounts, identities, invitations,
+password-reset tokens). Our `MemoryStore` and `SQLStore` implement all of them; an app
+with its own user table implements them too and proves it with the contract kit in
+`bpart_auth.testing`.
+
+The contract, for every implementation:
+
+- The store is the single source of truth and enforces its invariants itself, so
+  that two app instances racing cannot break them: emails are unique (after
+  `normalize_email`, so case-insensitively), an identity belongs to at most one
+  account, an account links at most one identity per provider, and a consumed,
+  revoked or expired invitation or reset token is never consumed again.
+- Every method that writes more than one thing is atomic: all of it happens, or
+  nothing does, and the typed error says why.
+- Inputs are checked: emails through `normalize_email` (`InvalidEmail`), names and
+  other free text against the limits below (`InvalidInput`), unknown ids
+  (`AccountNotFound`). No driver exception ever reaches the caller: unexpected
+  database failures are `StoreUnavailable`, with the original as `__cause__`.
+- Time comes from the caller (`now`), timezone-aware UTC, so services and tests
+  control the clock.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+
+    from bpart_auth.models import Account, Identity, Invite, LinkedIdentity, ProviderName
+
+__all__ = [
+    "MAX_EMAIL_LENGTH",
+    "MAX_NAME_LENGTH",
+    "MAX_TEXT_LENGTH",
+    "AccountRecords",
+    "AccountStore",
+    "IdentityRecords",
+    "InviteRecords",
+    "ResetTokenRecords",
+]
+
+MAX_EMAIL_LENGTH: Final = 254
+"""Longest normalised email address accepted (RFC 5321 path limit less the brackets)."""
+
+MAX_NAME_LENGTH: Final = 200
+"""Longest display name accepted, in characters."""
+
+MAX_TEXT_LENGTH: Final = 1000
+"""Longest identity issuer or subject, invite data key or value, in characters."""
+
+
+@runtime_checkable
+class AccountRecords(Protocol):
+    """Accounts: who may sign in."""
+
+    def create_account(
+        self, *, email: str, name: str, password_hash: str | None, now: datetime
+    ) -> Account:
+        """Create an account; `EmailAlreadyRegistered` if the email is taken (any case)."""
+        ...
+
+    def get_account(self, account_id: str) -> Account | None:
+        """The account with this id, or None."""
+        ...
+
+    def find_account_by_email(self, email: str) -> Account | None:
+        """The account with this email (normalised first), or None."""
+        ...
+
+    def update_account(
+        self,
+        account_id: str,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        disabled: bool | None = None,
+    ) -> Account:
+        """Change the fields given (None leaves a field as it is).
+
+        `AccountNotFound` for an unknown id, `EmailAlreadyRegistered` for a taken email.
+        """
+        ...
+
+    def set_password_hash(
+        self, account_id: str, *, password_hash: str | None, now: datetime
+    ) -> Account:
+        """Set a new password: stamps `credentials_changed_at` and kills reset tokens.
+
+        One transaction. `AccountNotFound` for an unknown id.
+        """
+        ...
+
+    def replace_password_hash(self, account_id: str, *, old: str, new: str) -> bool:
+        """Swap a rehashed password in, only if the stored hash is still `old`.
+
+        Not a credential change: nothing else moves. Returns False when the hash
+        changed meanwhile (a concurrent password change wins).
+        """
+        ...
+
+
+@runtime_checkable
+class IdentityRecords(Protocol):
+    """Provider identities linked to accounts."""
+
+    def link_identity(
+        self, *, account_id: str, identity: Identity, email: str | None, now: datetime
+    ) -> LinkedIdentity:
+        """Link an identity to an account and stamp `credentials_changed_at`.
+
+        Linking the same identity to the same account again is a no-op returning
+        the existing link. Raises `IdentityAlreadyLinked` when another account owns
+        it, `ProviderAlreadyLinked` when the account has another identity of the same
+        provider, `AccountNotFound` for an unknown account.
+        """
+        ...
+
+    def find_account_by_identity(self, identity: Identity) -> Account | None:
+        """The account this identity is linked to, or None (one lookup)."""
+        ...
+
+    def list_identities(self, account_id: str) -> Sequence[LinkedIdentity]:
+        """The identities linked to an account, oldest first."""
+        ...
+
+    def unlink_identity(
+        self, *, account_id: str, provider: ProviderName, now: datetime
+    ) -> LinkedIdentity | None:
+        """Remove the account's identity of this provider; None if there was none.
+
+        Refused with `LastSignInMethod`, atomically, when the account would be left
+        with no password and no identity. Stamps `credentials_changed_at`.
+        """
+        ...
+
+
+@runtime_checkable
+class InviteRecords(Protocol):
+    """Invitations, stored with the SHA-256 of their token, never the token."""
+
+    def create_invite(
+        self,
+        *,
+        email: str,
+        invited_by: str | None,
+        token_hash: str,
+        expires_at: datetime,
+        data: Mapping[str, str],
+        now: datetime,
+    ) -> Invite:
+        """Create an invitation, revoking any pending one for the same email.
+
+        `EmailAlreadyRegistered` when an account has the email already.
+        """
+        ...
+
+    def renew_invite(
+        self, invite_id: str, *, token_hash: str, expires_at: datetime, now: datetime
+    ) -> Invite:
+        """Give a pending invitation a new token and expiry; the old token dies.
+
+        `InvalidInvite` (or the subclass for used or revoked) when not pending.
+        """
+        ...
+
+    def find_invite(self, token_hash: str) -> Invite | None:
+        """The invitation with this token hash, whatever its status, or None."""
+        ...
+
+    def accept_invite(
+        self,
+        *,
+        token_hash: str,
+        name: str,
+        password_hash: str | None,
+        identity: Identity | None,
+        identity_email: str | None,
+        now: datetime,
+    ) -> Account:
+        """Consume a pending invitation and create its account, in one transaction.
+
+        The account gets the invitation's email; `identity`, when given, is linked.
+        Exactly one of any number of concurrent calls succeeds. The others, and any
+        call for an unknown, used, revoked or expired token, raise the matching
+        `InvalidInvite` subclass; `IdentityAlreadyLinked` or
+        `EmailAlreadyRegistered` roll everything back and leave the invitation
+        usable.
+        """
+        ...
+
+    def revoke_invite(self, invite_id: str, *, now: datetime) -> Invite:
+        """Revoke a pending invitation (idempotent for a revoked one).
+
+        `InviteAlreadyUsed` for an accepted one, `InvalidInvite` for an unknown id.
+        """
+        ...
+
+    def list_pending_invites(self, *, now: datetime) -> Sequence[Invite]:
+        """Invitations neither accepted, revoked nor expired at `now`, oldest first."""
+        ...
+
+
+@runtime_checkable
+class ResetTokenRecords(Protocol):
+    """Single-use password-reset tokens, stored as SHA-256 hashes."""
+
+    def add_reset_token(
+        self, *, account_id: str, token_hash: str, expires_at: datetime, now: datetime
+    ) -> None:
+        """Remember a reset token for an account; `AccountNotFound` for an unknown id."""
+        ...
+
+    def complete_reset(self, *, token_hash: str, password_hash: str, now: datetime) -> Account:
+        """Consume a reset token and set the new password, in one transaction.
+
+        Every reset token of the account dies and `credentials_changed_at` is
+        stamped. `InvalidResetToken` for an unknown or used token,
+        `ResetTokenExpired` for an expired one; concurrent calls: one wins.
+        """
+        ...
+
+
+@runtime_checkable
+class AccountStore(AccountRecords, IdentityRecords, InviteRecords, ResetTokenRecords, Protocol):
+    """Everything `Auth` needs from storage: the union of the four record Protocols."""
