@@ -34,10 +34,11 @@ def normalize_email(raw: str) -> str:
         'ann.smith@example.com'
         >>> normalize_email("ann@Bücher.example")
         'ann@xn--bcher-kva.example'
-        >>> normalize_email("ann@")
-        Traceback (most recent call last):
-        ...
-        bpart_auth.errors.InvalidEmail: Please enter a valid email address.
+        >>> try:
+        ...     normalize_email("ann@")
+        ... except InvalidEmail as error:
+        ...     print(error.code, "-", error)
+        invalid_email - Please enter a valid email address.
     """
     if not isinstance(raw, str):
         raise InvalidEmail(detail=f"expected str, got {type(raw).__name__}")
