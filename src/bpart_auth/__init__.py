@@ -9,6 +9,8 @@ Examples:
     True
 """
 
+from typing import TYPE_CHECKING, Any
+
 from bpart_auth._version import __version__
 from bpart_auth.errors import (
     AccountDisabled,
@@ -61,11 +63,24 @@ from bpart_auth.models import (
     ProviderName,
     VerifiedIdentity,
 )
+from bpart_auth.store.base import (
+    AccountRecords,
+    AccountStore,
+    IdentityRecords,
+    InviteRecords,
+    ResetTokenRecords,
+)
+from bpart_auth.store.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from bpart_auth.store.sql import SQLStore
 
 __all__ = [
     "Account",
     "AccountDisabled",
     "AccountNotFound",
+    "AccountRecords",
+    "AccountStore",
     "AdminConsentRequired",
     "AuthError",
     "ConfigurationError",
@@ -78,6 +93,7 @@ __all__ = [
     "Identity",
     "IdentityAlreadyLinked",
     "IdentityNotLinked",
+    "IdentityRecords",
     "InvalidCredentials",
     "InvalidEmail",
     "InvalidFlowState",
@@ -89,10 +105,12 @@ __all__ = [
     "Invite",
     "InviteAlreadyUsed",
     "InviteExpired",
+    "InviteRecords",
     "InviteRevoked",
     "InviteStatus",
     "LastSignInMethod",
     "LinkedIdentity",
+    "MemoryStore",
     "Outcome",
     "OutcomeKind",
     "PasswordMatchesEmail",
@@ -105,6 +123,8 @@ __all__ = [
     "ProviderName",
     "ProviderUnavailable",
     "ResetTokenExpired",
+    "ResetTokenRecords",
+    "SQLStore",
     "StoreUnavailable",
     "TenantNotAllowed",
     "TooManyAttempts",
@@ -112,3 +132,13 @@ __all__ = [
     "VerifiedIdentity",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - module attributes of any kind
+    # SQLStore needs the `sql` extra; load it on first use so `import bpart_auth`
+    # never imports SQLAlchemy.
+    if name == "SQLStore":
+        from bpart_auth.store.sql import SQLStore  # noqa: PLC0415
+
+        return SQLStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

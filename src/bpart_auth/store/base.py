@@ -161,9 +161,10 @@ class InviteRecords(Protocol):
     def renew_invite(
         self, invite_id: str, *, token_hash: str, expires_at: datetime, now: datetime
     ) -> Invite:
-        """Give a pending invitation a new token and expiry; the old token dies.
+        """Give a pending or expired invitation a new token and expiry (a resend).
 
-        `InvalidInvite` (or the subclass for used or revoked) when not pending.
+        The old token dies. `InviteAlreadyUsed` or `InviteRevoked` when it was
+        accepted or revoked, `InvalidInvite` for an unknown id.
         """
         ...
 

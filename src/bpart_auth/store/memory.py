@@ -1,0 +1,382 @@
+"""`MemoryStore`: the whole `AccountStore` in a process's memory, for tests and small tools."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import uuid
+from typing import TYPE_CHECKING
+
+from bpart_auth import errors
+from bpart_auth.models import Account, Identity, Invite, LinkedIdentity
+from bpart_auth.store._checks import check_identity, check_invite_data, check_name, clean_email
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+
+    from bpart_auth.models import ProviderName
+
+
+@dataclasses.dataclass(slots=True)
+class _ResetToken:
+    account_id: str
+    expires_at: datetime
+
+
+class MemoryStore:
+    """A thread-safe, in-process `AccountStore`. Everything is lost when the process ends.
+
+    One lock guards all state, so every method is atomic and concurrent callers
+    see the same invariants a database would enforce. It passes the same contract kit
+    (`bpart_auth.testing.StoreContract`) as `SQLStore`.
+
+    Examples:
+        >>> from datetime import datetime, timezone
+        >>> store = MemoryStore()
+        >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> ann = store.create_account(email="Ann@Example.com", name="Ann",
+        ...                            password_hash=None, now=now)
+        >>> ann.email
+        'ann@example.com'
+        >>> store.find_account_by_email("ANN@example.com") == ann
+        True
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._accounts: dict[str, Account] = {}
+        self._account_by_email: dict[str, str] = {}
+        self._links: dict[Identity, LinkedIdentity] = {}
+        self._invites: dict[str, Invite] = {}
+        self._invite_by_token: dict[str, str] = {}
+        self._invite_token: dict[str, str] = {}
+        self._reset_tokens: dict[str, _ResetToken] = {}
+        self._used_once: dict[tuple[str, str], datetime] = {}
+
+    # Accounts
+
+    def create_account(
+        self, *, email: str, name: str, password_hash: str | None, now: datetime
+    ) -> Account:
+        """See `AccountRecords.create_account`."""
+        email = clean_email(email)
+        name = check_name(name)
+        with self._lock:
+            return self._insert_account(
+                email=email, name=name, password_hash=password_hash, now=now
+            )
+
+    def get_account(self, account_id: str) -> Account | None:
+        """See `AccountRecords.get_account`."""
+        with self._lock:
+            return self._accounts.get(account_id)
+
+    def find_account_by_email(self, email: str) -> Account | None:
+        """See `AccountRecords.find_account_by_email`."""
+        email = clean_email(email)
+        with self._lock:
+            account_id = self._account_by_email.get(email)
+            return None if account_id is None else self._accounts[account_id]
+
+    def update_account(
+        self,
+        account_id: str,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        disabled: bool | None = None,
+    ) -> Account:
+        """See `AccountRecords.update_account`."""
+        new_email = None if email is None else clean_email(email)
+        new_name = None if name is None else check_name(name)
+        with self._lock:
+            account = self._existing(account_id)
+            if new_email is not None and new_email != account.email:
+                if new_email in self._account_by_email:
+                    raise errors.EmailAlreadyRegistered
+                del self._account_by_email[account.email]
+                self._account_by_email[new_email] = account_id
+            return self._save(
+                dataclasses.replace(
+                    account,
+                    email=account.email if new_email is None else new_email,
+                    name=account.name if new_name is None else new_name,
+                    disabled=account.disabled if disabled is None else disabled,
+                )
+            )
+
+    def set_password_hash(
+        self, account_id: str, *, password_hash: str | None, now: datetime
+    ) -> Account:
+        """See `AccountRecords.set_password_hash`."""
+        with self._lock:
+            account = self._existing(account_id)
+            self._drop_reset_tokens(account_id)
+            return self._save(
+                dataclasses.replace(
+                    account, password_hash=password_hash, credentials_changed_at=now
+                )
+            )
+
+    def replace_password_hash(self, account_id: str, *, old: str, new: str) -> bool:
+        """See `AccountRecords.replace_password_hash`."""
+        with self._lock:
+            account = self._accounts.get(account_id)
+            if account is None or account.password_hash != old:
+                return False
+            self._save(dataclasses.replace(account, password_hash=new))
+            return True
+
+    # Identities
+
+    def link_identity(
+        self, *, account_id: str, identity: Identity, email: str | None, now: datetime
+    ) -> LinkedIdentity:
+        """See `IdentityRecords.link_identity`."""
+        check_identity(identity)
+        with self._lock:
+            return self._link(account_id=account_id, identity=identity, email=email, now=now)
+
+    def find_account_by_identity(self, identity: Identity) -> Account | None:
+        """See `IdentityRecords.find_account_by_identity`."""
+        with self._lock:
+            link = self._links.get(identity)
+            return None if link is None else self._accounts[link.account_id]
+
+    def list_identities(self, account_id: str) -> Sequence[LinkedIdentity]:
+        """See `IdentityRecords.list_identities`."""
+        with self._lock:
+            links = [link for link in self._links.values() if link.account_id == account_id]
+        return sorted(links, key=lambda link: link.linked_at)
+
+    def unlink_identity(
+        self, *, account_id: str, provider: ProviderName, now: datetime
+    ) -> LinkedIdentity | None:
+        """See `IdentityRecords.unlink_identity`."""
+        with self._lock:
+            account = self._existing(account_id)
+            mine = [link for link in self._links.values() if link.account_id == account_id]
+            target = next((link for link in mine if link.identity.provider == provider), None)
+            if target is None:
+                return None
+            if not account.has_password and len(mine) == 1:
+                raise errors.LastSignInMethod
+            del self._links[target.identity]
+            self._save(dataclasses.replace(account, credentials_changed_at=now))
+            return target
+
+    # Invitations
+
+    def create_invite(
+        self,
+        *,
+        email: str,
+        invited_by: str | None,
+        token_hash: str,
+        expires_at: datetime,
+        data: Mapping[str, str],
+        now: datetime,
+    ) -> Invite:
+        """See `InviteRecords.create_invite`."""
+        email = clean_email(email)
+        data = check_invite_data(data)
+        with self._lock:
+            if email in self._account_by_email:
+                raise errors.EmailAlreadyRegistered
+            if invited_by is not None:
+                self._existing(invited_by)
+            for invite in list(self._invites.values()):
+                if invite.email == email and invite.status(now) == "pending":
+                    self._invites[invite.id] = dataclasses.replace(invite, revoked_at=now)
+            invite = Invite(
+                id=str(uuid.uuid4()),
+                email=email,
+                invited_by=invited_by,
+                created_at=now,
+                expires_at=expires_at,
+                data=data,
+            )
+            self._invites[invite.id] = invite
+            self._set_invite_token(invite.id, token_hash)
+            return invite
+
+    def renew_invite(
+        self, invite_id: str, *, token_hash: str, expires_at: datetime, now: datetime
+    ) -> Invite:
+        """See `InviteRecords.renew_invite`."""
+        with self._lock:
+            invite = self._invites.get(invite_id)
+            if invite is None:
+                raise errors.InvalidInvite
+            _raise_unless_usable(invite, now, allow_expired=True)
+            renewed = dataclasses.replace(invite, created_at=now, expires_at=expires_at)
+            self._invites[invite_id] = renewed
+            self._set_invite_token(invite_id, token_hash)
+            return renewed
+
+    def find_invite(self, token_hash: str) -> Invite | None:
+        """See `InviteRecords.find_invite`."""
+        with self._lock:
+            invite_id = self._invite_by_token.get(token_hash)
+            return None if invite_id is None else self._invites[invite_id]
+
+    def accept_invite(
+        self,
+        *,
+        token_hash: str,
+        name: str,
+        password_hash: str | None,
+        identity: Identity | None,
+        identity_email: str | None,
+        now: datetime,
+    ) -> Account:
+        """See `InviteRecords.accept_invite`."""
+        name = check_name(name)
+        if identity is not None:
+            check_identity(identity)
+        with self._lock:
+            invite_id = self._invite_by_token.get(token_hash)
+            if invite_id is None:
+                raise errors.InvalidInvite
+            invite = self._invites[invite_id]
+            _raise_unless_usable(invite, now)
+            if identity is not None and identity in self._links:
+                raise errors.IdentityAlreadyLinked(provider=identity.provider)
+            account = self._insert_account(
+                email=invite.email, name=name, password_hash=password_hash, now=now
+            )
+            if identity is not None:
+                self._link(account_id=account.id, identity=identity, email=identity_email, now=now)
+            self._invites[invite_id] = dataclasses.replace(
+                invite, accepted_at=now, account_id=account.id
+            )
+            return self._accounts[account.id]
+
+    def revoke_invite(self, invite_id: str, *, now: datetime) -> Invite:
+        """See `InviteRecords.revoke_invite`."""
+        with self._lock:
+            invite = self._invites.get(invite_id)
+            if invite is None:
+                raise errors.InvalidInvite
+            if invite.accepted_at is not None:
+                raise errors.InviteAlreadyUsed
+            if invite.revoked_at is not None:
+                return invite
+            revoked = dataclasses.replace(invite, revoked_at=now)
+            self._invites[invite_id] = revoked
+            return revoked
+
+    def list_pending_invites(self, *, now: datetime) -> Sequence[Invite]:
+        """See `InviteRecords.list_pending_invites`."""
+        with self._lock:
+            pending = [i for i in self._invites.values() if i.status(now) == "pending"]
+        return sorted(pending, key=lambda invite: invite.created_at)
+
+    # Password-reset tokens
+
+    def add_reset_token(
+        self, *, account_id: str, token_hash: str, expires_at: datetime, now: datetime
+    ) -> None:
+        """See `ResetTokenRecords.add_reset_token`."""
+        del now  # part of the contract; a memory store has nothing to stamp
+        with self._lock:
+            self._existing(account_id)
+            self._reset_tokens[token_hash] = _ResetToken(account_id, expires_at)
+
+    def complete_reset(self, *, token_hash: str, password_hash: str, now: datetime) -> Account:
+        """See `ResetTokenRecords.complete_reset`."""
+        with self._lock:
+            token = self._reset_tokens.get(token_hash)
+            if token is None:
+                raise errors.InvalidResetToken
+            if now >= token.expires_at:
+                raise errors.ResetTokenExpired
+            return self.set_password_hash(token.account_id, password_hash=password_hash, now=now)
+
+    # Single use of anything (flow state, for one)
+
+    def consume_once(self, *, purpose: str, key: str, expires_at: datetime, now: datetime) -> bool:
+        """True the first time (purpose, key) is seen, False after that until it expires.
+
+        Args:
+            purpose: What the key is for (`"flow_state"`), so kinds never collide.
+            key: The value to use once.
+            expires_at: When the record may be forgotten (the value is dead by then).
+            now: The current time.
+        """
+        with self._lock:
+            for stale in [k for k, until in self._used_once.items() if until <= now]:
+                del self._used_once[stale]
+            if (purpose, key) in self._used_once:
+                return False
+            self._used_once[purpose, key] = expires_at
+            return True
+
+    # Internals: callers hold the lock.
+
+    def _existing(self, account_id: str) -> Account:
+        account = self._accounts.get(account_id)
+        if account is None:
+            raise errors.AccountNotFound
+        return account
+
+    def _save(self, account: Account) -> Account:
+        self._accounts[account.id] = account
+        return account
+
+    def _insert_account(
+        self, *, email: str, name: str, password_hash: str | None, now: datetime
+    ) -> Account:
+        if email in self._account_by_email:
+            raise errors.EmailAlreadyRegistered
+        account = Account(
+            id=str(uuid.uuid4()),
+            email=email,
+            name=name,
+            password_hash=password_hash,
+            created_at=now,
+            credentials_changed_at=now,
+        )
+        self._account_by_email[email] = account.id
+        return self._save(account)
+
+    def _link(
+        self, *, account_id: str, identity: Identity, email: str | None, now: datetime
+    ) -> LinkedIdentity:
+        account = self._existing(account_id)
+        existing = self._links.get(identity)
+        if existing is not None:
+            if existing.account_id != account_id:
+                raise errors.IdentityAlreadyLinked(provider=identity.provider)
+            return existing
+        if any(
+            link.account_id == account_id and link.identity.provider == identity.provider
+            for link in self._links.values()
+        ):
+            raise errors.ProviderAlreadyLinked(provider=identity.provider)
+        link = LinkedIdentity(account_id=account_id, identity=identity, email=email, linked_at=now)
+        self._links[identity] = link
+        self._save(dataclasses.replace(account, credentials_changed_at=now))
+        return link
+
+    def _set_invite_token(self, invite_id: str, token_hash: str) -> None:
+        old = self._invite_token.pop(invite_id, None)
+        if old is not None:
+            del self._invite_by_token[old]
+        self._invite_by_token[token_hash] = invite_id
+        self._invite_token[invite_id] = token_hash
+
+    def _drop_reset_tokens(self, account_id: str) -> None:
+        for token_hash in [h for h, t in self._reset_tokens.items() if t.account_id == account_id]:
+            del self._reset_tokens[token_hash]
+
+
+def _raise_unless_usable(invite: Invite, now: datetime, *, allow_expired: bool = False) -> None:
+    status = invite.status(now)
+    if status == "accepted":
+        raise errors.InviteAlreadyUsed
+    if status == "revoked":
+        raise errors.InviteRevoked
+    if status == "expired" and not allow_expired:
+        raise errors.InviteExpired

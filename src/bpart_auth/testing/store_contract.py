@@ -1,0 +1,740 @@
+"""The store contract kit: one pytest class every `AccountStore` must pass unchanged.
+
+Subclass `StoreContract` in your own tests and give it a `store` fixture that returns
+a fresh, empty store:
+
+```python
+import pytest
+from bpart_auth.testing import StoreContract
+
+class TestMyStore(StoreContract):
+    @pytest.fixture
+    def store(self):
+        return MyStore(...)
+```
+
+pytest then runs every contract test against it, races included (50 threads by
+default; set `race_threads` lower for a store that cannot take that many).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, ClassVar, TypeVar
+
+import pytest
+
+from bpart_auth import errors
+from bpart_auth.models import Identity
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bpart_auth.models import Account, Invite
+    from bpart_auth.store.base import AccountStore
+
+__all__ = ["StoreContract"]
+
+_Result = TypeVar("_Result")
+
+NOW = datetime(2026, 11, 26, 9, 30, 15, 123456, tzinfo=timezone.utc)
+LATER = NOW + timedelta(minutes=5)
+WEEK = timedelta(days=7)
+HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+OTHER_HASH = "$argon2id$v=19$m=65536,t=3,p=4$b3RoZXJzYWx0$b3RoZXJoYXNo"
+MS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
+GOOGLE = "https://accounts.google.com"
+
+
+def token_hash(label: str) -> str:
+    """A SHA-256 hex digest standing in for a hashed token."""
+    return hashlib.sha256(label.encode()).hexdigest()
+
+
+def microsoft(subject: str, tenant: str = MS_TENANT) -> Identity:
+    """A Microsoft identity in a tenant."""
+    return Identity("microsoft", tenant, subject)
+
+
+def google(subject: str) -> Identity:
+    """A Google identity."""
+    return Identity("google", GOOGLE, subject)
+
+
+def race(threads: int, work: Callable[[int], _Result]) -> list[_Result | BaseException]:
+    """Run `work(i)` on `threads` threads released at once; results or raised errors."""
+    barrier = threading.Barrier(threads)
+
+    def run(index: int) -> _Result | BaseException:
+        barrier.wait()
+        try:
+            return work(index)
+        except Exception as exc:  # noqa: BLE001 - every outcome is collected and checked
+            return exc
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(run, range(threads)))
+
+
+class StoreContract:
+    """The behaviour every `AccountStore` promises. Subclass it with a `store` fixture."""
+
+    race_threads: ClassVar[int] = 50
+
+    # Helpers
+
+    def account(
+        self, store: AccountStore, email: str = "ann@example.com", *, password: bool = True
+    ) -> Account:
+        """Create an account with a password hash (or none)."""
+        return store.create_account(
+            email=email, name="Ann", password_hash=HASH if password else None, now=NOW
+        )
+
+    def invite(
+        self, store: AccountStore, email: str = "bob@example.com", label: str = "invite"
+    ) -> Invite:
+        """Create a pending invitation whose token hash is `token_hash(label)`."""
+        return store.create_invite(
+            email=email,
+            invited_by=None,
+            token_hash=token_hash(label),
+            expires_at=NOW + WEEK,
+            data={"role": "manager"},
+            now=NOW,
+        )
+
+    # Accounts
+
+    def test_create_account_normalises_and_stamps(self, store: AccountStore) -> None:
+        account = store.create_account(
+            email="  Ann@Example.COM ", name="Ann", password_hash=HASH, now=NOW
+        )
+        assert account.id
+        assert account.email == "ann@example.com"
+        assert (account.name, account.password_hash, account.disabled) == ("Ann", HASH, False)
+        assert account.created_at == NOW
+        assert account.credentials_changed_at == NOW
+        assert store.get_account(account.id) == account
+
+    def test_datetimes_come_back_aware_utc_and_exact(self, store: AccountStore) -> None:
+        account = self.account(store)
+        stored = store.get_account(account.id)
+        assert stored is not None
+        assert stored.created_at.utcoffset() == timedelta(0)
+        assert stored.created_at == NOW
+        assert stored.created_at.microsecond == NOW.microsecond
+
+    def test_unknown_account_is_none(self, store: AccountStore) -> None:
+        assert store.get_account("no-such-id") is None
+        assert store.find_account_by_email("nobody@example.com") is None
+
+    def test_find_by_email_ignores_case_and_spaces(self, store: AccountStore) -> None:
+        account = self.account(store)
+        assert store.find_account_by_email(" ANN@example.com") == account
+
+    def test_internationalised_domains_are_one_address(self, store: AccountStore) -> None:
+        account = self.account(store, "ann@Bücher.example")
+        assert account.email == "ann@xn--bcher-kva.example"
+        assert store.find_account_by_email("ANN@xn--bcher-kva.example") == account
+
+    def test_email_is_unique_in_any_case(self, store: AccountStore) -> None:
+        first = self.account(store)
+        with pytest.raises(errors.EmailAlreadyRegistered):
+            self.account(store, "ANN@EXAMPLE.COM")
+        assert store.find_account_by_email("ann@example.com") == first
+
+    @pytest.mark.parametrize(
+        "email",
+        [
+            pytest.param("", id="empty"),
+            pytest.param("   ", id="blank"),
+            pytest.param("ann.example.com", id="no-at"),
+            pytest.param("ann@", id="no-domain"),
+            pytest.param("@example.com", id="no-local-part"),
+            pytest.param("ann@@example.com", id="two-ats"),
+            pytest.param("an n@example.com", id="space-inside"),
+            pytest.param("ann@exa mple.com", id="space-in-domain"),
+            pytest.param("a" * 65 + "@example.com", id="local-part-too-long"),
+            pytest.param("ann@" + "a" * 250 + ".com", id="too-long"),
+            pytest.param("ann@-example.com", id="bad-domain"),
+        ],
+    )
+    def test_malformed_email_is_refused_and_nothing_written(
+        self, store: AccountStore, email: str
+    ) -> None:
+        with pytest.raises(errors.InvalidEmail) as caught:
+            self.account(store, email)
+        assert caught.value.code == "invalid_email"
+        assert store.find_account_by_email("ann@example.com") is None
+
+    def test_over_long_name_is_refused_and_nothing_written(self, store: AccountStore) -> None:
+        with pytest.raises(errors.InvalidInput) as caught:
+            store.create_account(
+                email="ann@example.com", name="x" * 201, password_hash=None, now=NOW
+            )
+        assert caught.value.field == "name"
+        assert store.find_account_by_email("ann@example.com") is None
+        assert self.account(store).email == "ann@example.com"
+
+    def test_update_account_changes_only_what_is_given(self, store: AccountStore) -> None:
+        account = self.account(store)
+        renamed = store.update_account(account.id, name="Ann Smith")
+        assert (renamed.name, renamed.email, renamed.disabled) == (
+            "Ann Smith",
+            account.email,
+            False,
+        )
+        disabled = store.update_account(account.id, disabled=True)
+        assert (disabled.name, disabled.disabled) == ("Ann Smith", True)
+        assert store.get_account(account.id) == disabled
+        assert disabled.credentials_changed_at == account.credentials_changed_at
+
+    def test_changing_email_frees_the_old_one(self, store: AccountStore) -> None:
+        account = self.account(store)
+        moved = store.update_account(account.id, email="Ann.Smith@example.com")
+        assert moved.email == "ann.smith@example.com"
+        assert store.find_account_by_email("ann.smith@example.com") == moved
+        assert store.find_account_by_email("ann@example.com") is None
+        assert self.account(store, "ann@example.com").id != account.id
+
+    def test_changing_email_to_a_taken_one_changes_nothing(self, store: AccountStore) -> None:
+        ann = self.account(store)
+        self.account(store, "bob@example.com")
+        with pytest.raises(errors.EmailAlreadyRegistered):
+            store.update_account(ann.id, email="BOB@example.com", name="Changed")
+        assert store.get_account(ann.id) == ann
+
+    def test_update_unknown_account(self, store: AccountStore) -> None:
+        with pytest.raises(errors.AccountNotFound):
+            store.update_account("no-such-id", name="x")
+        with pytest.raises(errors.AccountNotFound):
+            store.set_password_hash("no-such-id", password_hash=HASH, now=NOW)
+
+    def test_set_password_hash_stamps_credentials(self, store: AccountStore) -> None:
+        account = self.account(store, password=False)
+        changed = store.set_password_hash(account.id, password_hash=HASH, now=LATER)
+        assert changed.password_hash == HASH
+        assert changed.credentials_changed_at == LATER
+        assert store.get_account(account.id) == changed
+        cleared = store.set_password_hash(account.id, password_hash=None, now=LATER)
+        assert not cleared.has_password
+
+    def test_replace_password_hash_is_conditional_and_no_credential_change(
+        self, store: AccountStore
+    ) -> None:
+        account = self.account(store)
+        assert store.replace_password_hash(account.id, old=OTHER_HASH, new="$argon2id$x") is False
+        assert store.replace_password_hash(account.id, old=HASH, new=OTHER_HASH) is True
+        stored = store.get_account(account.id)
+        assert stored is not None
+        assert stored.password_hash == OTHER_HASH
+        assert stored.credentials_changed_at == account.credentials_changed_at
+        assert store.replace_password_hash("no-such-id", old=HASH, new=OTHER_HASH) is False
+
+    # Identities
+
+    def test_link_and_find_by_identity(self, store: AccountStore) -> None:
+        account = self.account(store)
+        link = store.link_identity(
+            account_id=account.id, identity=microsoft("oid-1"), email="ann@contoso.com", now=LATER
+        )
+        assert (link.account_id, link.identity, link.email, link.linked_at) == (
+            account.id,
+            microsoft("oid-1"),
+            "ann@contoso.com",
+            LATER,
+        )
+        found = store.find_account_by_identity(microsoft("oid-1"))
+        assert found is not None
+        assert found.id == account.id
+        assert found.credentials_changed_at == LATER
+        assert list(store.list_identities(account.id)) == [link]
+
+    def test_identity_is_the_whole_triple(self, store: AccountStore) -> None:
+        ann = self.account(store)
+        bob = self.account(store, "bob@example.com")
+        store.link_identity(account_id=ann.id, identity=microsoft("same"), email=None, now=NOW)
+        store.link_identity(
+            account_id=bob.id,
+            identity=microsoft("same", tenant="other-tenant"),
+            email=None,
+            now=NOW,
+        )
+        assert store.find_account_by_identity(google("same")) is None
+        found = store.find_account_by_identity(microsoft("same", tenant="other-tenant"))
+        assert found is not None
+        assert found.id == bob.id
+
+    def test_relinking_the_same_identity_is_a_no_op(self, store: AccountStore) -> None:
+        account = self.account(store)
+        first = store.link_identity(
+            account_id=account.id, identity=google("g1"), email=None, now=NOW
+        )
+        again = store.link_identity(
+            account_id=account.id, identity=google("g1"), email="new@example.com", now=LATER
+        )
+        assert again == first
+        assert len(store.list_identities(account.id)) == 1
+
+    def test_identity_of_another_account_is_refused(self, store: AccountStore) -> None:
+        ann = self.account(store)
+        bob = self.account(store, "bob@example.com")
+        store.link_identity(account_id=ann.id, identity=google("g1"), email=None, now=NOW)
+        with pytest.raises(errors.IdentityAlreadyLinked) as caught:
+            store.link_identity(account_id=bob.id, identity=google("g1"), email=None, now=LATER)
+        assert caught.value.provider == "google"
+        assert list(store.list_identities(bob.id)) == []
+        assert store.get_account(bob.id) == bob
+
+    def test_one_identity_per_provider_per_account(self, store: AccountStore) -> None:
+        account = self.account(store)
+        store.link_identity(account_id=account.id, identity=microsoft("o1"), email=None, now=NOW)
+        with pytest.raises(errors.ProviderAlreadyLinked):
+            store.link_identity(
+                account_id=account.id, identity=microsoft("o2"), email=None, now=NOW
+            )
+        store.link_identity(account_id=account.id, identity=google("g1"), email=None, now=NOW)
+        providers = [link.identity.provider for link in store.list_identities(account.id)]
+        assert sorted(providers) == ["google", "microsoft"]
+
+    def test_link_to_unknown_account(self, store: AccountStore) -> None:
+        with pytest.raises(errors.AccountNotFound):
+            store.link_identity(account_id="no-such-id", identity=google("g"), email=None, now=NOW)
+        assert store.find_account_by_identity(google("g")) is None
+
+    def test_over_long_subject_is_refused(self, store: AccountStore) -> None:
+        account = self.account(store)
+        with pytest.raises(errors.InvalidInput):
+            store.link_identity(
+                account_id=account.id, identity=google("s" * 1001), email=None, now=NOW
+            )
+        assert list(store.list_identities(account.id)) == []
+
+    def test_unlink(self, store: AccountStore) -> None:
+        account = self.account(store)
+        link = store.link_identity(
+            account_id=account.id, identity=microsoft("o1"), email=None, now=NOW
+        )
+        assert store.unlink_identity(account_id=account.id, provider="microsoft", now=LATER) == link
+        assert store.find_account_by_identity(microsoft("o1")) is None
+        stored = store.get_account(account.id)
+        assert stored is not None
+        assert stored.credentials_changed_at == LATER
+        assert store.unlink_identity(account_id=account.id, provider="microsoft", now=LATER) is None
+
+    def test_unlinking_the_last_sign_in_method_is_refused(self, store: AccountStore) -> None:
+        account = self.account(store, password=False)
+        store.link_identity(account_id=account.id, identity=microsoft("o1"), email=None, now=NOW)
+        with pytest.raises(errors.LastSignInMethod):
+            store.unlink_identity(account_id=account.id, provider="microsoft", now=LATER)
+        found = store.find_account_by_identity(microsoft("o1"))
+        assert found is not None
+        assert found.id == account.id
+        store.link_identity(account_id=account.id, identity=google("g1"), email=None, now=NOW)
+        assert store.unlink_identity(account_id=account.id, provider="microsoft", now=LATER)
+
+    # Invitations
+
+    def test_create_and_find_invite(self, store: AccountStore) -> None:
+        invite = self.invite(store, " Bob@Example.com")
+        assert invite.email == "bob@example.com"
+        assert invite.status(NOW) == "pending"
+        assert dict(invite.data) == {"role": "manager"}
+        assert store.find_invite(token_hash("invite")) == invite
+        assert store.find_invite(token_hash("forged")) is None
+
+    def test_invite_for_an_existing_account_is_refused(self, store: AccountStore) -> None:
+        self.account(store, "bob@example.com")
+        with pytest.raises(errors.EmailAlreadyRegistered):
+            self.invite(store, "BOB@example.com")
+        assert store.find_invite(token_hash("invite")) is None
+
+    def test_a_new_invite_revokes_the_pending_one(self, store: AccountStore) -> None:
+        first = self.invite(store, label="first")
+        second = self.invite(store, label="second")
+        old = store.find_invite(token_hash("first"))
+        assert old is not None
+        assert (old.id, old.status(NOW)) == (first.id, "revoked")
+        assert [i.id for i in store.list_pending_invites(now=NOW)] == [second.id]
+
+    def test_accept_with_password(self, store: AccountStore) -> None:
+        invite = self.invite(store)
+        account = store.accept_invite(
+            token_hash=token_hash("invite"),
+            name="Bob",
+            password_hash=HASH,
+            identity=None,
+            identity_email=None,
+            now=LATER,
+        )
+        assert (account.email, account.name, account.password_hash) == (
+            "bob@example.com",
+            "Bob",
+            HASH,
+        )
+        accepted = store.find_invite(token_hash("invite"))
+        assert accepted is not None
+        assert (accepted.id, accepted.accepted_at, accepted.account_id) == (
+            invite.id,
+            LATER,
+            account.id,
+        )
+        with pytest.raises(errors.InviteAlreadyUsed):
+            store.accept_invite(
+                token_hash=token_hash("invite"),
+                name="Again",
+                password_hash=HASH,
+                identity=None,
+                identity_email=None,
+                now=LATER,
+            )
+
+    def test_accept_with_identity_links_it(self, store: AccountStore) -> None:
+        self.invite(store)
+        account = store.accept_invite(
+            token_hash=token_hash("invite"),
+            name="Bob",
+            password_hash=None,
+            identity=microsoft("bob-oid"),
+            identity_email="bob@contoso.com",
+            now=LATER,
+        )
+        assert not account.has_password
+        found = store.find_account_by_identity(microsoft("bob-oid"))
+        assert found is not None
+        assert found.id == account.id
+        [link] = store.list_identities(account.id)
+        assert link.email == "bob@contoso.com"
+
+    @pytest.mark.parametrize(
+        ("setup", "error"),
+        [
+            pytest.param("forged", errors.InvalidInvite, id="forged"),
+            pytest.param("expired", errors.InviteExpired, id="expired"),
+            pytest.param("revoked", errors.InviteRevoked, id="revoked"),
+            pytest.param("used", errors.InviteAlreadyUsed, id="used"),
+        ],
+    )
+    def test_unusable_invites_are_refused(
+        self, store: AccountStore, setup: str, error: type[errors.AuthError]
+    ) -> None:
+        invite = self.invite(store)
+        now = LATER
+        label = "invite"
+        if setup == "forged":
+            label = "forged"
+        elif setup == "expired":
+            now = NOW + WEEK
+        elif setup == "revoked":
+            store.revoke_invite(invite.id, now=NOW)
+        elif setup == "used":
+            store.accept_invite(
+                token_hash=token_hash("invite"),
+                name="Bob",
+                password_hash=HASH,
+                identity=None,
+                identity_email=None,
+                now=NOW,
+            )
+        with pytest.raises(error) as caught:
+            store.accept_invite(
+                token_hash=token_hash(label),
+                name="Mallory",
+                password_hash=OTHER_HASH,
+                identity=google("mallory"),
+                identity_email=None,
+                now=now,
+            )
+        assert caught.value.code == error.code
+        assert store.find_account_by_identity(google("mallory")) is None
+
+    def test_accepting_with_a_taken_identity_writes_nothing(self, store: AccountStore) -> None:
+        owner = self.account(store)
+        store.link_identity(account_id=owner.id, identity=microsoft("taken"), email=None, now=NOW)
+        self.invite(store)
+        with pytest.raises(errors.IdentityAlreadyLinked):
+            store.accept_invite(
+                token_hash=token_hash("invite"),
+                name="Bob",
+                password_hash=None,
+                identity=microsoft("taken"),
+                identity_email=None,
+                now=LATER,
+            )
+        assert store.find_account_by_email("bob@example.com") is None
+        invite = store.find_invite(token_hash("invite"))
+        assert invite is not None
+        assert invite.status(LATER) == "pending"
+        account = store.accept_invite(
+            token_hash=token_hash("invite"),
+            name="Bob",
+            password_hash=HASH,
+            identity=None,
+            identity_email=None,
+            now=LATER,
+        )
+        assert account.email == "bob@example.com"
+
+    def test_accepting_when_the_email_got_an_account_writes_nothing(
+        self, store: AccountStore
+    ) -> None:
+        self.invite(store)
+        existing = self.account(store, "bob@example.com")
+        with pytest.raises(errors.EmailAlreadyRegistered):
+            store.accept_invite(
+                token_hash=token_hash("invite"),
+                name="Bob",
+                password_hash=None,
+                identity=google("bob"),
+                identity_email=None,
+                now=LATER,
+            )
+        assert store.find_account_by_identity(google("bob")) is None
+        assert store.find_account_by_email("bob@example.com") == existing
+        invite = store.find_invite(token_hash("invite"))
+        assert invite is not None
+        assert invite.accepted_at is None
+
+    def test_renew_invite_replaces_the_token(self, store: AccountStore) -> None:
+        invite = self.invite(store)
+        renewed = store.renew_invite(
+            invite.id, token_hash=token_hash("renewed"), expires_at=LATER + WEEK, now=LATER
+        )
+        assert (renewed.id, renewed.expires_at) == (invite.id, LATER + WEEK)
+        assert store.find_invite(token_hash("invite")) is None
+        assert store.find_invite(token_hash("renewed")) == renewed
+
+    def test_renew_brings_back_an_expired_invite(self, store: AccountStore) -> None:
+        invite = self.invite(store)
+        later = NOW + WEEK + WEEK
+        renewed = store.renew_invite(
+            invite.id, token_hash=token_hash("renewed"), expires_at=later + WEEK, now=later
+        )
+        assert renewed.status(later) == "pending"
+
+    def test_renew_refuses_used_revoked_and_unknown(self, store: AccountStore) -> None:
+        invite = self.invite(store)
+        store.revoke_invite(invite.id, now=NOW)
+        with pytest.raises(errors.InviteRevoked):
+            store.renew_invite(invite.id, token_hash=token_hash("x"), expires_at=LATER, now=NOW)
+        with pytest.raises(errors.InvalidInvite):
+            store.renew_invite("no-such-id", token_hash=token_hash("y"), expires_at=LATER, now=NOW)
+        used = self.invite(store, "carol@example.com", label="carol")
+        store.accept_invite(
+            token_hash=token_hash("carol"),
+            name="Carol",
+            password_hash=HASH,
+            identity=None,
+            identity_email=None,
+            now=NOW,
+        )
+        with pytest.raises(errors.InviteAlreadyUsed):
+            store.renew_invite(used.id, token_hash=token_hash("z"), expires_at=LATER, now=NOW)
+        assert store.find_invite(token_hash("z")) is None
+
+    def test_revoke_invite(self, store: AccountStore) -> None:
+        invite = self.invite(store)
+        revoked = store.revoke_invite(invite.id, now=LATER)
+        assert revoked.revoked_at == LATER
+        assert store.revoke_invite(invite.id, now=LATER + WEEK).revoked_at == LATER
+        with pytest.raises(errors.InvalidInvite):
+            store.revoke_invite("no-such-id", now=LATER)
+
+    def test_revoking_an_accepted_invite_is_refused(self, store: AccountStore) -> None:
+        invite = self.invite(store)
+        store.accept_invite(
+            token_hash=token_hash("invite"),
+            name="Bob",
+            password_hash=HASH,
+            identity=None,
+            identity_email=None,
+            now=NOW,
+        )
+        with pytest.raises(errors.InviteAlreadyUsed):
+            store.revoke_invite(invite.id, now=LATER)
+
+    def test_list_pending_invites(self, store: AccountStore) -> None:
+        pending = self.invite(store, "a@example.com", label="a")
+        revoked = self.invite(store, "b@example.com", label="b")
+        store.revoke_invite(revoked.id, now=NOW)
+        self.invite(store, "c@example.com", label="c")
+        store.accept_invite(
+            token_hash=token_hash("c"),
+            name="C",
+            password_hash=HASH,
+            identity=None,
+            identity_email=None,
+            now=NOW,
+        )
+        short = store.create_invite(
+            email="d@example.com",
+            invited_by=None,
+            token_hash=token_hash("d"),
+            expires_at=LATER,
+            data={},
+            now=NOW,
+        )
+        assert [i.id for i in store.list_pending_invites(now=NOW)] == [pending.id, short.id]
+        assert [i.id for i in store.list_pending_invites(now=LATER)] == [pending.id]
+
+    def test_invite_from_unknown_account(self, store: AccountStore) -> None:
+        with pytest.raises(errors.AccountNotFound):
+            store.create_invite(
+                email="bob@example.com",
+                invited_by="no-such-id",
+                token_hash=token_hash("i"),
+                expires_at=LATER,
+                data={},
+                now=NOW,
+            )
+        assert store.find_invite(token_hash("i")) is None
+
+    # Password-reset tokens
+
+    def test_reset_token_is_single_use(self, store: AccountStore) -> None:
+        account = self.account(store)
+        store.add_reset_token(
+            account_id=account.id, token_hash=token_hash("r"), expires_at=LATER, now=NOW
+        )
+        changed = store.complete_reset(
+            token_hash=token_hash("r"), password_hash=OTHER_HASH, now=NOW
+        )
+        assert (changed.id, changed.password_hash, changed.credentials_changed_at) == (
+            account.id,
+            OTHER_HASH,
+            NOW,
+        )
+        with pytest.raises(errors.InvalidResetToken) as caught:
+            store.complete_reset(token_hash=token_hash("r"), password_hash=HASH, now=NOW)
+        assert caught.value.code == "reset_token_invalid"
+        stored = store.get_account(account.id)
+        assert stored is not None
+        assert stored.password_hash == OTHER_HASH
+
+    def test_expired_reset_token(self, store: AccountStore) -> None:
+        account = self.account(store)
+        store.add_reset_token(
+            account_id=account.id, token_hash=token_hash("r"), expires_at=LATER, now=NOW
+        )
+        with pytest.raises(errors.ResetTokenExpired):
+            store.complete_reset(token_hash=token_hash("r"), password_hash=OTHER_HASH, now=LATER)
+        assert store.get_account(account.id) == account
+
+    def test_unknown_reset_token_and_account(self, store: AccountStore) -> None:
+        with pytest.raises(errors.InvalidResetToken):
+            store.complete_reset(token_hash=token_hash("nope"), password_hash=HASH, now=NOW)
+        with pytest.raises(errors.AccountNotFound):
+            store.add_reset_token(
+                account_id="no-such-id", token_hash=token_hash("r"), expires_at=LATER, now=NOW
+            )
+
+    @pytest.mark.parametrize("how", ["reset", "password-change"])
+    def test_a_password_change_kills_every_reset_token(self, store: AccountStore, how: str) -> None:
+        account = self.account(store)
+        other = self.account(store, "bob@example.com")
+        for label in ("r1", "r2", "r3"):
+            store.add_reset_token(
+                account_id=account.id, token_hash=token_hash(label), expires_at=LATER, now=NOW
+            )
+        store.add_reset_token(
+            account_id=other.id, token_hash=token_hash("bob"), expires_at=LATER, now=NOW
+        )
+        if how == "reset":
+            store.complete_reset(token_hash=token_hash("r1"), password_hash=OTHER_HASH, now=NOW)
+        else:
+            store.set_password_hash(account.id, password_hash=OTHER_HASH, now=NOW)
+        for label in ("r2", "r3"):
+            with pytest.raises(errors.InvalidResetToken):
+                store.complete_reset(token_hash=token_hash(label), password_hash=HASH, now=NOW)
+        bob = store.complete_reset(token_hash=token_hash("bob"), password_hash=HASH, now=NOW)
+        assert bob.id == other.id
+
+    # Races: the store, not Python, keeps the invariants.
+
+    def test_race_one_invite_many_acceptances(self, store: AccountStore) -> None:
+        self.invite(store)
+
+        def accept(index: int) -> Account:
+            with_identity = index % 2 == 1
+            return store.accept_invite(
+                token_hash=token_hash("invite"),
+                name=f"Bob {index}",
+                password_hash=None if with_identity else HASH,
+                identity=microsoft(f"oid-{index}") if with_identity else None,
+                identity_email=None,
+                now=LATER,
+            )
+
+        outcomes = race(self.race_threads, accept)
+        winners = [o for o in outcomes if not isinstance(o, BaseException)]
+        losers = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(winners) == 1, losers[:3]
+        assert all(isinstance(o, errors.InvalidInvite) for o in losers), losers[:3]
+        [winner] = winners
+        assert store.find_account_by_email("bob@example.com") == store.get_account(winner.id)
+        linked = [
+            i
+            for i in range(self.race_threads)
+            if store.find_account_by_identity(microsoft(f"oid-{i}"))
+        ]
+        assert len(linked) == (0 if winner.has_password else 1)
+        invite = store.find_invite(token_hash("invite"))
+        assert invite is not None
+        assert invite.account_id == winner.id
+
+    def test_race_one_identity_many_accounts(self, store: AccountStore) -> None:
+        accounts = [self.account(store, f"user{i}@example.com") for i in range(self.race_threads)]
+
+        def link(index: int) -> object:
+            return store.link_identity(
+                account_id=accounts[index].id,
+                identity=microsoft("contested"),
+                email=None,
+                now=LATER,
+            )
+
+        outcomes = race(self.race_threads, link)
+        losers = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(losers) == self.race_threads - 1, losers[:3]
+        assert all(isinstance(o, errors.IdentityAlreadyLinked) for o in losers), losers[:3]
+        owner = store.find_account_by_identity(microsoft("contested"))
+        assert owner is not None
+        owners = [a.id for a in accounts if store.list_identities(a.id)]
+        assert owners == [owner.id]
+
+    def test_race_one_email_many_cases(self, store: AccountStore) -> None:
+        def spelling(index: int) -> str:
+            local = "".join(
+                ch.upper() if index >> bit & 1 else ch for bit, ch in enumerate("annie")
+            )
+            return f"{local}@Example.com"
+
+        outcomes = race(self.race_threads, lambda i: self.account(store, spelling(i)))
+        winners = [o for o in outcomes if not isinstance(o, BaseException)]
+        losers = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(winners) == 1
+        assert all(isinstance(o, errors.EmailAlreadyRegistered) for o in losers), losers[:3]
+        assert store.find_account_by_email("annie@example.com") == winners[0]
+
+    def test_race_one_reset_token_many_uses(self, store: AccountStore) -> None:
+        account = self.account(store)
+        store.add_reset_token(
+            account_id=account.id, token_hash=token_hash("r"), expires_at=LATER, now=NOW
+        )
+        outcomes = race(
+            self.race_threads,
+            lambda i: store.complete_reset(
+                token_hash=token_hash("r"), password_hash=f"$argon2id${i}", now=NOW
+            ),
+        )
+        winners = [o for o in outcomes if not isinstance(o, BaseException)]
+        losers = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(winners) == 1
+        assert all(isinstance(o, errors.InvalidResetToken) for o in losers), losers[:3]
+        stored = store.get_account(account.id)
+        assert stored is not None
+        assert stored.password_hash == winners[0].password_hash

@@ -1,0 +1,25 @@
+"""MemoryStore passes the store contract kit, races included."""
+
+from __future__ import annotations
+
+import pytest
+
+from bpart_auth import AccountStore, MemoryStore
+from bpart_auth.testing import StoreContract
+from bpart_auth.testing.store_contract import NOW
+
+
+class TestMemoryStore(StoreContract):
+    @pytest.fixture
+    def store(self):
+        return MemoryStore()
+
+
+def test_memory_store_satisfies_the_protocol():
+    assert isinstance(MemoryStore(), AccountStore)
+
+
+def test_memory_stores_do_not_share_state():
+    first, second = MemoryStore(), MemoryStore()
+    first.create_account(email="ann@example.com", name="", password_hash=None, now=NOW)
+    assert second.find_account_by_email("ann@example.com") is None
