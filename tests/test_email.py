@@ -69,9 +69,7 @@ def test_normalising_twice_changes_nothing(raw):
 
 
 @given(
-    st.from_regex(
-        r"[A-Za-z0-9._+-]{1,30}@[A-Za-z][A-Za-z0-9]{0,20}\.[A-Za-z]{2,6}", fullmatch=True
-    )
+    st.from_regex(r"[A-Za-z0-9._+-]{1,30}@[A-Za-z][A-Za-z0-9]{0,20}\.[A-Za-z]{2,6}", fullmatch=True)
 )
 def test_ascii_addresses_are_case_insensitive(raw):
     assert normalize_email(raw.swapcase()) == normalize_email(raw) == raw.lower()

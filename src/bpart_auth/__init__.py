@@ -9,9 +9,17 @@ Examples:
     True
 """
 
-from typing import TYPE_CHECKING, Any
+import typing
 
+from bpart_auth._throttle import (
+    FailureLimit,
+    MemoryThrottle,
+    RedisThrottle,
+    Throttle,
+    ThrottleBackend,
+)
 from bpart_auth._version import __version__
+from bpart_auth.auth import Auth
 from bpart_auth.errors import (
     AccountDisabled,
     AccountNotFound,
@@ -63,6 +71,8 @@ from bpart_auth.models import (
     ProviderName,
     VerifiedIdentity,
 )
+from bpart_auth.passwords import RFC_9106_LOW_MEMORY, Argon2Parameters, PasswordPolicy
+from bpart_auth.services.passwords import PasswordService
 from bpart_auth.store.base import (
     AccountRecords,
     AccountStore,
@@ -72,22 +82,26 @@ from bpart_auth.store.base import (
 )
 from bpart_auth.store.memory import MemoryStore
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from bpart_auth.store.sql import SQLStore
 
 __all__ = [
+    "RFC_9106_LOW_MEMORY",
     "Account",
     "AccountDisabled",
     "AccountNotFound",
     "AccountRecords",
     "AccountStore",
     "AdminConsentRequired",
+    "Argon2Parameters",
+    "Auth",
     "AuthError",
     "ConfigurationError",
     "ConsentDeclined",
     "EmailAlreadyRegistered",
     "EmailNotVerified",
     "ErrorCode",
+    "FailureLimit",
     "FlowStart",
     "HostedDomainNotAllowed",
     "Identity",
@@ -111,10 +125,13 @@ __all__ = [
     "LastSignInMethod",
     "LinkedIdentity",
     "MemoryStore",
+    "MemoryThrottle",
     "Outcome",
     "OutcomeKind",
     "PasswordMatchesEmail",
+    "PasswordPolicy",
     "PasswordRejected",
+    "PasswordService",
     "PasswordTooCommon",
     "PasswordTooLong",
     "PasswordTooShort",
@@ -122,11 +139,14 @@ __all__ = [
     "ProviderError",
     "ProviderName",
     "ProviderUnavailable",
+    "RedisThrottle",
     "ResetTokenExpired",
     "ResetTokenRecords",
     "SQLStore",
     "StoreUnavailable",
     "TenantNotAllowed",
+    "Throttle",
+    "ThrottleBackend",
     "TooManyAttempts",
     "UnsupportedPasswordHash",
     "VerifiedIdentity",
@@ -134,7 +154,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:  # noqa: ANN401 - module attributes of any kind
+def __getattr__(name: str) -> typing.Any:  # noqa: ANN401 - module attributes of any kind
     # SQLStore needs the `sql` extra; load it on first use so `import bpart_auth`
     # never imports SQLAlchemy.
     if name == "SQLStore":

@@ -215,6 +215,10 @@ class ResetTokenRecords(Protocol):
         """Remember a reset token for an account; `AccountNotFound` for an unknown id."""
         ...
 
+    def find_account_by_reset_token(self, token_hash: str) -> Account | None:
+        """The account a live (unused) reset token belongs to, expired or not; else None."""
+        ...
+
     def complete_reset(self, *, token_hash: str, password_hash: str, now: datetime) -> Account:
         """Consume a reset token and set the new password, in one transaction.
 

@@ -284,6 +284,12 @@ class MemoryStore:
             self._existing(account_id)
             self._reset_tokens[token_hash] = _ResetToken(account_id, expires_at)
 
+    def find_account_by_reset_token(self, token_hash: str) -> Account | None:
+        """See `ResetTokenRecords.find_account_by_reset_token`."""
+        with self._lock:
+            token = self._reset_tokens.get(token_hash)
+            return None if token is None else self._accounts[token.account_id]
+
     def complete_reset(self, *, token_hash: str, password_hash: str, now: datetime) -> Account:
         """See `ResetTokenRecords.complete_reset`."""
         with self._lock:

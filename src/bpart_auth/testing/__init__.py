@@ -1,22 +1,26 @@
 """Helpers for testing an app, or a store, that uses bpart_auth.
 
+- `CHEAP_FOR_TESTS`: argon2id parameters that make hashing instant. Pass them as
+  `Auth(..., password_hashing=CHEAP_FOR_TESTS)` in tests only, never in production.
 - `StoreContract`: the store contract kit, a pytest base class every
   `AccountStore` implementation passes unchanged (needs pytest).
 
 Examples:
-    >>> from bpart_auth.testing import StoreContract
-    >>> StoreContract.race_threads
-    50
+    >>> from bpart_auth import Auth, MemoryStore
+    >>> from bpart_auth.testing import CHEAP_FOR_TESTS
+    >>> auth = Auth(MemoryStore(), password_hashing=CHEAP_FOR_TESTS)
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bpart_auth.passwords import CHEAP_FOR_TESTS
+
 if TYPE_CHECKING:
     from bpart_auth.testing.store_contract import StoreContract
 
-__all__ = ["StoreContract"]
+__all__ = ["CHEAP_FOR_TESTS", "StoreContract"]
 
 
 def __getattr__(name: str) -> Any:  # noqa: ANN401 - module attributes of any kind

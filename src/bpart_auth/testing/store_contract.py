@@ -615,6 +615,16 @@ class StoreContract:
         assert stored is not None
         assert stored.password_hash == OTHER_HASH
 
+    def test_find_account_by_reset_token(self, store: AccountStore) -> None:
+        account = self.account(store)
+        store.add_reset_token(
+            account_id=account.id, token_hash=token_hash("r"), expires_at=LATER, now=NOW
+        )
+        assert store.find_account_by_reset_token(token_hash("r")) == account
+        assert store.find_account_by_reset_token(token_hash("forged")) is None
+        store.complete_reset(token_hash=token_hash("r"), password_hash=OTHER_HASH, now=NOW)
+        assert store.find_account_by_reset_token(token_hash("r")) is None
+
     def test_expired_reset_token(self, store: AccountStore) -> None:
         account = self.account(store)
         store.add_reset_token(

@@ -1,0 +1,188 @@
+"""Password sign-in, change and reset: `auth.passwords`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bpart_auth import errors
+from bpart_auth._email import normalize_email
+from bpart_auth._throttle import Throttle
+from bpart_auth._tokens import new_token, token_hash
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bpart_auth.models import Account
+    from bpart_auth.passwords import PasswordHasher, PasswordPolicy
+    from bpart_auth.store.base import AccountStore
+
+DEFAULT_RESET_LIFETIME = timedelta(minutes=30)
+
+
+class PasswordService:
+    """Password sign-in, change and reset. Reach it as `auth.passwords`.
+
+    Every way a password is checked runs exactly one argon2 verification, so the
+    time an answer takes says nothing about whether the email has an account.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: AccountStore,
+        policy: PasswordPolicy,
+        hasher: PasswordHasher,
+        throttle: Throttle | None,
+        clock: Callable[[], datetime],
+        reset_lifetime: timedelta = DEFAULT_RESET_LIFETIME,
+    ) -> None:
+        self._store = store
+        self._policy = policy
+        self._hasher = hasher
+        self._throttle = throttle if throttle is not None else Throttle()
+        self._clock = clock
+        self._reset_lifetime = reset_lifetime
+
+    def sign_in(self, email: str, password: str, *, client_address: str | None = None) -> Account:
+        """Sign in with email and password.
+
+        A throttled attempt is refused before any password work. Then exactly one
+        argon2 verification runs, against the account's hash or, for an unknown
+        email or an account without a password, against a dummy hash. A correct
+        password with outdated hash parameters is rehashed and stored.
+
+        Args:
+            email: As typed; normalised here.
+            password: As typed; NFKC-normalised before verifying.
+            client_address: The client's IP address, for the per-address limit.
+
+        Returns:
+            The signed-in account.
+
+        Raises:
+            InvalidCredentials: Unknown email, wrong password, or no password set;
+                the same code and message for all three.
+            TooManyAttempts: Too many recent failures for this account or address.
+            AccountDisabled: Right password, disabled account.
+            UnsupportedPasswordHash: The stored hash is not argon2id.
+        """
+        try:
+            address = normalize_email(email)
+        except errors.InvalidEmail:
+            address = None
+        throttle_key = address if address is not None else email.strip().lower()
+        self._throttle.check(email=throttle_key, client_address=client_address)
+        account = None if address is None else self._store.find_account_by_email(address)
+        if account is None or account.password_hash is None:
+            self._hasher.verify_dummy(password)
+            self._throttle.failed(email=throttle_key, client_address=client_address)
+            raise errors.InvalidCredentials
+        try:
+            verification = self._hasher.verify(
+                password=password, password_hash=account.password_hash
+            )
+        except errors.UnsupportedPasswordHash:
+            self._hasher.verify_dummy(password)  # same time as any other answer
+            raise
+        if not verification.ok:
+            self._throttle.failed(email=throttle_key, client_address=client_address)
+            raise errors.InvalidCredentials
+        if account.disabled:
+            raise errors.AccountDisabled
+        self._throttle.succeeded(email=throttle_key, client_address=client_address)
+        if verification.needs_rehash:
+            new_hash = self._hasher.hash(password)
+            if self._store.replace_password_hash(
+                account.id, old=account.password_hash, new=new_hash
+            ):
+                account = self._store.get_account(account.id) or account
+        return account
+
+    def change(self, account_id: str, *, current: str, new: str) -> Account:
+        """Change a signed-in user's password; the current one must be given.
+
+        Stamps `credentials_changed_at` (end the user's other sessions) and kills
+        every reset token of the account. Failed attempts count against the
+        account's throttle, like failed sign-ins.
+
+        Args:
+            account_id: The signed-in account.
+            current: The password in use now.
+            new: The new password, checked against the policy.
+
+        Returns:
+            The account with its new password.
+
+        Raises:
+            AccountNotFound: No account has this id.
+            InvalidCredentials: `current` is wrong (or the account has no password).
+            TooManyAttempts: Too many recent failures for this account.
+            PasswordRejected: `new` breaks the policy (a subclass says how).
+        """
+        account = self._store.get_account(account_id)
+        if account is None:
+            raise errors.AccountNotFound
+        self._throttle.check(email=account.email, client_address=None)
+        if account.password_hash is None:
+            self._hasher.verify_dummy(current)
+            raise errors.InvalidCredentials
+        if not self._hasher.verify(password=current, password_hash=account.password_hash).ok:
+            self._throttle.failed(email=account.email, client_address=None)
+            raise errors.InvalidCredentials
+        new_hash = self._hasher.hash(self._policy.check(new, email=account.email))
+        return self._store.set_password_hash(account.id, password_hash=new_hash, now=self._clock())
+
+    def begin_reset(self, email: str) -> str | None:
+        """Start a password reset: a token to email to the user, or None.
+
+        None for an unknown, malformed or disabled address. Show the user the same
+        page either way ("if an account exists, we sent a link"), and send the email
+        only when there is a token.
+
+        Args:
+            email: As typed.
+
+        Returns:
+            A URL-safe token with 256 bits of entropy, valid once, for 30 minutes by
+            default; only its SHA-256 is stored. None when there is nothing to reset.
+        """
+        try:
+            account = self._store.find_account_by_email(normalize_email(email))
+        except errors.InvalidEmail:
+            return None
+        if account is None or account.disabled:
+            return None
+        token = new_token()
+        now = self._clock()
+        self._store.add_reset_token(
+            account_id=account.id,
+            token_hash=token_hash(token, purpose="password_reset"),
+            expires_at=now + self._reset_lifetime,
+            now=now,
+        )
+        return token
+
+    def complete_reset(self, token: str, *, new_password: str) -> Account:
+        """Set a new password with a reset token; the token and its siblings die.
+
+        Args:
+            token: The token from `begin_reset`, as the user brought it back.
+            new_password: Checked against the policy.
+
+        Returns:
+            The account with its new password (`credentials_changed_at` stamped).
+
+        Raises:
+            InvalidResetToken: Unknown, forged or already used token.
+            ResetTokenExpired: The token is too old.
+            PasswordRejected: The new password breaks the policy.
+        """
+        hashed_token = token_hash(token, purpose="password_reset")
+        account = self._store.find_account_by_reset_token(hashed_token)
+        if account is None:
+            raise errors.InvalidResetToken
+        new_hash = self._hasher.hash(self._policy.check(new_password, email=account.email))
+        return self._store.complete_reset(
+            token_hash=hashed_token, password_hash=new_hash, now=self._clock()
+        )

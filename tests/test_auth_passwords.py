@@ -1,0 +1,311 @@
+"""Password sign-in, change and reset through `Auth`, on the real store and argon2."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bpart_auth import (
+    AccountDisabled,
+    Auth,
+    InvalidCredentials,
+    InvalidResetToken,
+    MemoryStore,
+    PasswordMatchesEmail,
+    PasswordTooCommon,
+    PasswordTooShort,
+    ResetTokenExpired,
+    TooManyAttempts,
+    UnsupportedPasswordHash,
+)
+from bpart_auth._throttle import FailureLimit, Throttle
+from bpart_auth._tokens import token_hash
+from bpart_auth.passwords import Argon2Parameters, PasswordHasher
+from bpart_auth.testing import CHEAP_FOR_TESTS
+
+PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a whole new sentence of words"
+
+
+class Clock:
+    """A clock the test moves by hand, for both the store and the throttle."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def epoch(self) -> float:
+        return self.now.timestamp()
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def store():
+    return MemoryStore()
+
+
+def make_auth(store, clock, *, hashing=CHEAP_FOR_TESTS, throttle=None):
+    return Auth(
+        store,
+        password_hashing=hashing,
+        clock=clock,
+        throttle=throttle if throttle is not None else Throttle(clock=clock.epoch),
+    )
+
+
+@pytest.fixture
+def auth(store, clock):
+    return make_auth(store, clock)
+
+
+@pytest.fixture
+def ann(auth):
+    return auth.create_account(email="ann@example.com", password=PASSWORD, name="Ann")
+
+
+@pytest.fixture
+def argon2_calls(monkeypatch):
+    """Count argon2 verifications (real ones still run)."""
+    calls = []
+    verify, dummy = PasswordHasher.verify, PasswordHasher.verify_dummy
+
+    def counting_verify(self, **kwargs):
+        calls.append("verify")
+        return verify(self, **kwargs)
+
+    def counting_dummy(self, password):
+        calls.append("dummy")
+        return dummy(self, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting_verify)
+    monkeypatch.setattr(PasswordHasher, "verify_dummy", counting_dummy)
+    return calls
+
+
+def test_sign_in(auth, ann):
+    assert auth.sign_in_with_password("  ANN@example.com", PASSWORD) == ann
+
+
+def test_create_account_stores_a_hash_not_the_password(auth, store, ann):
+    stored = store.get_account(ann.id)
+    assert stored.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in stored.password_hash
+
+
+@pytest.mark.parametrize(
+    ("email", "password", "has_password"),
+    [
+        pytest.param("ann@example.com", "wrong password, quite long", True, id="wrong-password"),
+        pytest.param("nobody@example.com", PASSWORD, True, id="unknown-email"),
+        pytest.param("ann@example.com", PASSWORD, False, id="no-password-account"),
+        pytest.param("not an email", PASSWORD, True, id="malformed-email"),
+    ],
+)
+def test_every_failure_is_the_same_error_after_one_verify(
+    auth, email, password, has_password, argon2_calls
+):
+    auth.create_account(email="ann@example.com", password=PASSWORD if has_password else None)
+    argon2_calls.clear()
+    with pytest.raises(InvalidCredentials) as caught:
+        auth.sign_in_with_password(email, password)
+    assert caught.value.code == "invalid_credentials"
+    assert str(caught.value) == "The email address or password is incorrect."
+    assert len(argon2_calls) == 1
+
+
+def test_disabled_account_is_refused_only_after_the_password_checks_out(auth, ann):
+    auth.disable_account(ann.id)
+    with pytest.raises(InvalidCredentials):
+        auth.sign_in_with_password("ann@example.com", "a wrong password, long enough")
+    with pytest.raises(AccountDisabled):
+        auth.sign_in_with_password("ann@example.com", PASSWORD)
+    auth.enable_account(ann.id)
+    assert auth.sign_in_with_password("ann@example.com", PASSWORD).id == ann.id
+
+
+def test_outdated_parameters_are_rehashed_on_sign_in(store, clock, ann):
+    old_hash = store.get_account(ann.id).password_hash
+    stronger = Argon2Parameters(
+        time_cost=CHEAP_FOR_TESTS.time_cost + 1,
+        memory_cost=CHEAP_FOR_TESTS.memory_cost,
+        parallelism=CHEAP_FOR_TESTS.parallelism,
+        hash_len=CHEAP_FOR_TESTS.hash_len,
+        salt_len=CHEAP_FOR_TESTS.salt_len,
+    )
+    upgraded = make_auth(store, clock, hashing=stronger)
+    signed_in = upgraded.sign_in_with_password("ann@example.com", PASSWORD)
+    new_hash = store.get_account(ann.id).password_hash
+    assert new_hash != old_hash
+    assert f"t={stronger.time_cost}" in new_hash
+    assert signed_in.password_hash == new_hash
+    assert signed_in.credentials_changed_at == ann.credentials_changed_at
+    # Signing in again finds nothing to upgrade.
+    upgraded.sign_in_with_password("ann@example.com", PASSWORD)
+    assert store.get_account(ann.id).password_hash == new_hash
+
+
+def test_current_parameters_are_not_rehashed(auth, store, ann):
+    before = store.get_account(ann.id).password_hash
+    auth.sign_in_with_password("ann@example.com", PASSWORD)
+    assert store.get_account(ann.id).password_hash == before
+
+
+def test_the_default_parameters_hash_and_verify(store, clock):
+    auth = Auth(store, clock=clock)  # RFC 9106 low-memory: t=3, m=64 MiB, p=4
+    account = auth.create_account(email="ann@example.com", password=PASSWORD)
+    assert account.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert auth.sign_in_with_password("ann@example.com", PASSWORD) == account
+
+
+def test_a_foreign_hash_scheme_is_refused_clearly(auth, store, ann):
+    bcrypt = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"
+    store.set_password_hash(ann.id, password_hash=bcrypt, now=ann.created_at)
+    with pytest.raises(UnsupportedPasswordHash) as caught:
+        auth.sign_in_with_password("ann@example.com", PASSWORD)
+    assert caught.value.code == "unsupported_password_hash"
+
+
+@pytest.mark.parametrize(
+    ("password", "error"),
+    [
+        pytest.param("short one", PasswordTooShort, id="too-short"),
+        pytest.param("Qwertyuiopasdfghjkl", PasswordTooCommon, id="common"),
+        pytest.param("ann@example.com", PasswordMatchesEmail, id="the-email"),
+        pytest.param("ANN@EXAMPLE.COM", PasswordMatchesEmail, id="the-email-shouted"),
+    ],
+)
+def test_policy_applies_to_new_accounts_changes_and_resets(auth, ann, password, error):
+    with pytest.raises(error):
+        auth.create_account(email="ann@example.com", password=password)
+    with pytest.raises(error):
+        auth.passwords.change(ann.id, current=PASSWORD, new=password)
+    token = auth.passwords.begin_reset("ann@example.com")
+    with pytest.raises(error):
+        auth.passwords.complete_reset(token, new_password=password)
+    assert auth.sign_in_with_password("ann@example.com", PASSWORD).id == ann.id
+
+
+def test_long_passwords_are_kept_whole(auth):
+    long_password = "x" * 99 + "a quite long passphrase"
+    auth.create_account(email="bob@example.com", password=long_password)
+    with pytest.raises(InvalidCredentials):
+        auth.sign_in_with_password("bob@example.com", "x" * 99 + "a quite long passphrasE")
+    assert auth.sign_in_with_password("bob@example.com", long_password)
+
+
+def test_unicode_passwords_are_normalised(auth):
+    auth.create_account(email="zoe@example.com", password="caf\u00e9 au lait, tr\u00e8s chaud")
+    assert auth.sign_in_with_password("zoe@example.com", "cafe\u0301 au lait, tre\u0300s chaud")
+
+
+def test_change_password(auth, store, clock, ann):
+    clock.advance(minutes=1)
+    changed = auth.passwords.change(ann.id, current=PASSWORD, new=NEW_PASSWORD)
+    assert changed.credentials_changed_at == clock.now
+    with pytest.raises(InvalidCredentials):
+        auth.sign_in_with_password("ann@example.com", PASSWORD)
+    assert auth.sign_in_with_password("ann@example.com", NEW_PASSWORD).id == ann.id
+
+
+def test_change_password_needs_the_current_one(auth, store, ann):
+    with pytest.raises(InvalidCredentials):
+        auth.passwords.change(ann.id, current="not my password at all", new=NEW_PASSWORD)
+    assert store.get_account(ann.id) == ann
+
+
+def test_reset_password(auth, store, clock, ann):
+    token = auth.passwords.begin_reset("Ann@Example.com")
+    assert len(token) >= 43  # 32 random bytes, URL-safe base64
+    assert store.find_account_by_reset_token(token) is None  # stored hashed only
+    clock.advance(minutes=29)
+    account = auth.passwords.complete_reset(token, new_password=NEW_PASSWORD)
+    assert account.credentials_changed_at == clock.now
+    assert auth.sign_in_with_password("ann@example.com", NEW_PASSWORD).id == ann.id
+    with pytest.raises(InvalidResetToken):
+        auth.passwords.complete_reset(token, new_password="yet another long password")
+
+
+def test_reset_token_expires(auth, store, clock, ann):
+    token = auth.passwords.begin_reset("ann@example.com")
+    clock.advance(minutes=30)
+    with pytest.raises(ResetTokenExpired):
+        auth.passwords.complete_reset(token, new_password=NEW_PASSWORD)
+    assert store.get_account(ann.id) == ann
+
+
+def test_reset_tokens_die_when_the_password_changes(auth, ann):
+    first = auth.passwords.begin_reset("ann@example.com")
+    second = auth.passwords.begin_reset("ann@example.com")
+    auth.passwords.change(ann.id, current=PASSWORD, new=NEW_PASSWORD)
+    for token in (first, second):
+        with pytest.raises(InvalidResetToken):
+            auth.passwords.complete_reset(token, new_password="yet another long password")
+
+
+def test_reset_token_is_purpose_bound(auth, store, ann):
+    token = auth.passwords.begin_reset("ann@example.com")
+    assert store.find_account_by_reset_token(token_hash(token, purpose="password_reset")) == ann
+    assert store.find_invite(token_hash(token, purpose="invite")) is None
+    with pytest.raises(InvalidResetToken):
+        auth.passwords.complete_reset(token + "x", new_password=NEW_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "email", ["nobody@example.com", "not an email", ""], ids=["unknown", "malformed", "empty"]
+)
+def test_begin_reset_says_nothing_for_unknown_emails(auth, ann, email):
+    assert auth.passwords.begin_reset(email) is None
+
+
+def test_begin_reset_gives_nothing_to_a_disabled_account(auth, ann):
+    auth.disable_account(ann.id)
+    assert auth.passwords.begin_reset("ann@example.com") is None
+
+
+def test_throttled_sign_in_runs_no_argon2(store, clock, ann, argon2_calls):
+    throttle = Throttle(
+        per_account=FailureLimit(failures=3, window=timedelta(minutes=15)), clock=clock.epoch
+    )
+    auth = make_auth(store, clock, throttle=throttle)
+    for _ in range(3):
+        with pytest.raises(InvalidCredentials):
+            auth.sign_in_with_password("ann@example.com", "wrong but long enough")
+    argon2_calls.clear()
+    with pytest.raises(TooManyAttempts) as caught:
+        auth.sign_in_with_password("ann@example.com", PASSWORD)
+    assert argon2_calls == []
+    assert 0 < caught.value.retry_after <= 15 * 60
+    clock.advance(minutes=15, seconds=1)
+    assert auth.sign_in_with_password("ann@example.com", PASSWORD).id == ann.id
+
+
+def test_unknown_emails_are_throttled_too(auth):
+    for _ in range(5):
+        with pytest.raises(InvalidCredentials):
+            auth.sign_in_with_password("nobody@example.com", PASSWORD)
+    with pytest.raises(TooManyAttempts):
+        auth.sign_in_with_password("NOBODY@example.com", PASSWORD)
+
+
+def test_per_address_limit(store, clock):
+    throttle = Throttle(
+        per_address=FailureLimit(failures=4, window=timedelta(minutes=15)), clock=clock.epoch
+    )
+    auth = make_auth(store, clock, throttle=throttle)
+    for index in range(4):
+        with pytest.raises(InvalidCredentials):
+            auth.sign_in_with_password(f"user{index}@example.com", PASSWORD, client_address="::1")
+    with pytest.raises(TooManyAttempts):
+        auth.sign_in_with_password("fresh@example.com", PASSWORD, client_address="::1")
+    with pytest.raises(InvalidCredentials):
+        auth.sign_in_with_password("fresh@example.com", PASSWORD, client_address="192.0.2.7")

@@ -1,0 +1,497 @@
+"""Passwords: argon2id hashing and verification, rehash, dummy verify, the policy."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import threading
+
+import argon2
+import pytest
+from argon2.exceptions import Argon2Error, InvalidHashError
+
+from bpart_auth import (
+    ConfigurationError,
+    InvalidInput,
+    PasswordRejected,
+    UnsupportedPasswordHash,
+)
+from bpart_auth.passwords import (
+    CHEAP_FOR_TESTS,
+    RFC_9106_LOW_MEMORY,
+    Argon2Parameters,
+    PasswordHasher,
+    PasswordPolicy,
+    Verification,
+    normalize_password,
+)
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def hasher():
+    return PasswordHasher(CHEAP_FOR_TESTS)
+
+
+def _stored_parameters(password_hash):
+    return argon2.extract_parameters(password_hash)
+
+
+# Hashing and verifying
+
+
+def test_hash_then_verify(hasher):
+    stored = hasher.hash(PASSWORD)
+    assert stored.startswith("$argon2id$v=19$")
+    assert hasher.verify(password=PASSWORD, password_hash=stored) == Verification(
+        ok=True, needs_rehash=False
+    )
+
+
+def test_wrong_password_does_not_verify(hasher):
+    stored = hasher.hash(PASSWORD)
+    result = hasher.verify(password=PASSWORD.upper(), password_hash=stored)
+    assert result == Verification(ok=False, needs_rehash=False)
+    assert not result
+
+
+def test_each_hash_has_its_own_salt(hasher):
+    first, second = hasher.hash(PASSWORD), hasher.hash(PASSWORD)
+    assert first != second
+    assert hasher.verify(password=PASSWORD, password_hash=first).ok
+    assert hasher.verify(password=PASSWORD, password_hash=second).ok
+
+
+def test_hash_encodes_the_configured_parameters():
+    parameters = Argon2Parameters(time_cost=2, memory_cost=16, parallelism=2, hash_len=16)
+    stored = PasswordHasher(parameters).hash(PASSWORD)
+    assert _stored_parameters(stored) == argon2.Parameters(
+        type=argon2.Type.ID,
+        version=19,
+        salt_len=16,
+        hash_len=16,
+        time_cost=2,
+        memory_cost=16,
+        parallelism=2,
+    )
+
+
+def test_the_default_parameters_hash_and_verify():
+    hasher = PasswordHasher()
+    assert hasher.parameters == RFC_9106_LOW_MEMORY
+    stored = hasher.hash(PASSWORD)
+    assert "$m=65536,t=3,p=4$" in stored
+    assert hasher.verify(password=PASSWORD, password_hash=stored) == Verification(
+        ok=True, needs_rehash=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        pytest.param(RFC_9106_LOW_MEMORY, argon2.profiles.RFC_9106_LOW_MEMORY, id="rfc-9106-low"),
+        pytest.param(CHEAP_FOR_TESTS, argon2.profiles.CHEAPEST, id="cheapest"),
+    ],
+)
+def test_profiles_match_argon2_cffi(ours, theirs):
+    assert (ours.time_cost, ours.memory_cost, ours.parallelism) == (
+        theirs.time_cost,
+        theirs.memory_cost,
+        theirs.parallelism,
+    )
+    assert (ours.hash_len, ours.salt_len) == (theirs.hash_len, theirs.salt_len)
+
+
+# Normalisation: the same password always verifies, nothing is truncated
+
+
+@pytest.mark.parametrize(
+    ("typed_at_sign_up", "typed_at_sign_in"),
+    [
+        pytest.param(
+            "Cr\u00e8me br\u00fbl\u00e9e, s'il vous pla\u00eet",
+            "Cre\u0300me bru\u0302le\u0301e, s'il vous plai\u0302t",
+            id="composed-then-decomposed",
+        ),
+        pytest.param(
+            "Cre\u0300me bru\u0302le\u0301e, s'il vous plai\u0302t",
+            "Cr\u00e8me br\u00fbl\u00e9e, s'il vous pla\u00eet",
+            id="decomposed-then-composed",
+        ),
+        pytest.param(
+            "\u212bngstr\u00f6m units are tiny",
+            "\u00c5ngstro\u0308m units are tiny",
+            id="angstrom-sign",
+        ),
+    ],
+)
+def test_equivalent_spellings_verify(hasher, typed_at_sign_up, typed_at_sign_in):
+    assert typed_at_sign_up != typed_at_sign_in
+    stored = hasher.hash(typed_at_sign_up)
+    assert hasher.verify(password=typed_at_sign_in, password_hash=stored).ok
+
+
+def test_fullwidth_letters_are_their_ascii_letters(hasher):
+    stored = hasher.hash("Anns fullwidth passphrase")
+    fullwidth = "\uff21\uff4e\uff4e\uff53 fullwidth passphrase"
+    assert hasher.verify(password=fullwidth, password_hash=stored).ok
+
+
+def test_a_long_password_is_not_truncated(hasher):
+    password = "a" * 99 + "b" + "c" * 100  # 200 characters
+    policy = PasswordPolicy()
+    assert policy.check(password) == password
+    stored = hasher.hash(policy.check(password))
+    assert hasher.verify(password=password, password_hash=stored).ok
+    differs_at_100 = "a" * 99 + "X" + "c" * 100
+    assert not hasher.verify(password=differs_at_100, password_hash=stored).ok
+    assert not hasher.verify(password=password[:-1], password_hash=stored).ok
+
+
+def test_normalize_password_is_nfkc_and_idempotent():
+    assert normalize_password("\ufb01sh") == "fish"
+    once = normalize_password("Cre\u0300me \u2460")
+    assert once == "Cr\u00e8me 1"
+    assert normalize_password(once) == once
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(b"bytes password", id="bytes"),
+        pytest.param(None, id="none"),
+        pytest.param("lone \ud800 surrogate", id="lone-surrogate"),
+    ],
+)
+def test_a_password_that_is_not_text_is_invalid_input(hasher, bad):
+    stored = hasher.hash(PASSWORD)
+    for attempt in (
+        lambda: hasher.hash(bad),
+        lambda: hasher.verify(password=bad, password_hash=stored),
+        lambda: hasher.verify_dummy(bad),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            attempt()
+        assert caught.value.code == "invalid_input"
+        assert caught.value.field == "password"
+
+
+# Rehash
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        pytest.param({"time_cost": 2}, id="time_cost"),
+        pytest.param({"memory_cost": 16}, id="memory_cost"),
+        pytest.param({"parallelism": 2, "memory_cost": 16}, id="parallelism"),
+        pytest.param({"hash_len": 32}, id="hash_len"),
+        pytest.param({"salt_len": 16}, id="salt_len"),
+    ],
+)
+def test_rehash_needed_when_the_parameters_changed(changed):
+    stored = PasswordHasher(CHEAP_FOR_TESTS).hash(PASSWORD)
+    fields = {
+        "time_cost": 1,
+        "memory_cost": 8,
+        "parallelism": 1,
+        "hash_len": 4,
+        "salt_len": 8,
+    } | changed
+    newer = PasswordHasher(Argon2Parameters(**fields))
+    assert newer.verify(password=PASSWORD, password_hash=stored) == Verification(
+        ok=True, needs_rehash=True
+    )
+    rehashed = newer.hash(PASSWORD)
+    assert newer.verify(password=PASSWORD, password_hash=rehashed) == Verification(
+        ok=True, needs_rehash=False
+    )
+
+
+def test_no_rehash_with_equal_parameters(hasher):
+    stored = hasher.hash(PASSWORD)
+    same = PasswordHasher(
+        Argon2Parameters(time_cost=1, memory_cost=8, parallelism=1, hash_len=4, salt_len=8)
+    )
+    assert same.verify(password=PASSWORD, password_hash=stored).needs_rehash is False
+
+
+def test_an_argon2_1_0_hash_verifies_and_needs_rehash(hasher):
+    stored = argon2.low_level.hash_secret(
+        PASSWORD.encode(),
+        b"saltsalt",
+        time_cost=1,
+        memory_cost=8,
+        parallelism=1,
+        hash_len=4,
+        type=argon2.Type.ID,
+        version=16,
+    ).decode()
+    assert stored.startswith("$argon2id$v=16$")
+    assert hasher.verify(password=PASSWORD, password_hash=stored) == Verification(
+        ok=True, needs_rehash=True
+    )
+    assert not hasher.verify(password="wrong", password_hash=stored)
+
+
+def test_a_wrong_password_never_asks_for_a_rehash(hasher):
+    stored = hasher.hash(PASSWORD)
+    newer = PasswordHasher(Argon2Parameters(time_cost=2, memory_cost=8, parallelism=1))
+    assert newer.verify(password="wrong", password_hash=stored) == Verification(ok=False)
+
+
+# Unsupported hashes
+
+
+def _argon2(kind):
+    other = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=kind)
+    return other.hash(PASSWORD)
+
+
+_ARGON2ID = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param("$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW", id="bcrypt"),
+        pytest.param(
+            "pbkdf2_sha256$870000$c2FsdHNhbHQ$"
+            + hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(), b"salt", 1).hex(),
+            id="pbkdf2_sha256",
+        ),
+        pytest.param(_argon2(argon2.Type.I), id="argon2i"),
+        pytest.param(_argon2(argon2.Type.D), id="argon2d"),
+        pytest.param("", id="empty"),
+        pytest.param("not a hash at all", id="garbage"),
+        pytest.param("$argon2id$", id="argon2id-prefix-only"),
+        pytest.param(_ARGON2ID.replace("m=8", "m=eight"), id="argon2id-bad-parameters"),
+        pytest.param(_ARGON2ID.replace("aGFzaA", "!!!!"), id="argon2id-bad-base64"),
+        pytest.param(_ARGON2ID.replace("$v=19", "$v=99"), id="argon2id-unknown-version"),
+    ],
+)
+def test_unsupported_hashes_are_refused(hasher, stored):
+    with pytest.raises(UnsupportedPasswordHash) as caught:
+        hasher.verify(password=PASSWORD, password_hash=stored)
+    assert caught.value.code == "unsupported_password_hash"
+    assert caught.value.detail
+    assert not stored or stored not in caught.value.detail  # never echoed
+    cause = caught.value.__cause__
+    assert cause is None or isinstance(cause, (Argon2Error, InvalidHashError))
+
+
+def test_a_hash_that_is_not_a_string_is_refused(hasher):
+    with pytest.raises(UnsupportedPasswordHash):
+        hasher.verify(password=PASSWORD, password_hash=None)
+
+
+# The dummy verify
+
+
+def test_verify_dummy_fails_like_a_wrong_password(hasher):
+    stored = hasher.hash(PASSWORD)
+    wrong = hasher.verify(password="not the password", password_hash=stored)
+    assert hasher.verify_dummy(PASSWORD) == wrong == Verification(ok=False)
+    assert not hasher.verify_dummy("")
+
+
+def test_the_dummy_hash_has_the_configured_parameters():
+    parameters = Argon2Parameters(time_cost=2, memory_cost=32, parallelism=2, hash_len=16)
+    hasher = PasswordHasher(parameters)
+    assert hasher._dummy_hash is None  # made lazily, not at construction
+    hasher.verify_dummy(PASSWORD)
+    dummy = hasher._dummy_hash
+    assert dummy is not None
+    assert _stored_parameters(dummy) == _stored_parameters(hasher.hash(PASSWORD))
+    hasher.verify_dummy(PASSWORD)
+    assert hasher._dummy_hash is dummy  # once per hasher
+
+
+def test_the_dummy_hash_is_made_once_across_threads(hasher):
+    seen = []
+    barrier = threading.Barrier(16)
+
+    def sign_in_unknown_email():
+        barrier.wait()
+        hasher.verify_dummy(PASSWORD)
+        seen.append(hasher._dummy_hash)
+
+    threads = [threading.Thread(target=sign_in_unknown_email) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 16
+    assert len(set(seen)) == 1
+
+
+def test_hashers_do_not_share_a_dummy():
+    first, second = PasswordHasher(CHEAP_FOR_TESTS), PasswordHasher(CHEAP_FOR_TESTS)
+    first.verify_dummy(PASSWORD)
+    second.verify_dummy(PASSWORD)
+    assert first._dummy_hash != second._dummy_hash
+
+
+# Parameters
+
+
+@pytest.mark.parametrize(
+    ("fields", "mentions"),
+    [
+        pytest.param({"time_cost": 0}, "time_cost", id="time-cost-zero"),
+        pytest.param({"time_cost": 101}, "time_cost", id="time-cost-huge"),
+        pytest.param({"memory_cost": 7}, "memory_cost", id="memory-under-8-kib"),
+        pytest.param({"memory_cost": 4 * 1024 * 1024 + 1}, "memory_cost", id="memory-over-4-gib"),
+        pytest.param({"parallelism": 4}, "per lane", id="memory-under-8-kib-per-lane"),
+        pytest.param({"parallelism": 0}, "parallelism", id="parallelism-zero"),
+        pytest.param({"hash_len": 3}, "hash_len", id="hash-len-3"),
+        pytest.param({"salt_len": 7}, "salt_len", id="salt-len-7"),
+        pytest.param({"time_cost": True}, "int", id="bool"),
+        pytest.param({"memory_cost": 8.0}, "int", id="float"),
+        pytest.param({"memory_cost": "64MiB"}, "int", id="str"),
+    ],
+)
+def test_absurd_parameters_are_refused(fields, mentions):
+    values = {"time_cost": 1, "memory_cost": 8, "parallelism": 1, "hash_len": 4, "salt_len": 8}
+    with pytest.raises(ConfigurationError) as caught:
+        Argon2Parameters(**(values | fields))
+    assert caught.value.code == "configuration_error"
+    assert mentions in caught.value.detail
+
+
+def test_the_hasher_wants_parameters():
+    with pytest.raises(ConfigurationError):
+        PasswordHasher(argon2.profiles.RFC_9106_LOW_MEMORY)
+
+
+# The policy
+
+
+EMAIL = "maximilian.mustermann@example.com"
+
+
+@pytest.mark.parametrize(
+    ("password", "email", "code"),
+    [
+        pytest.param("fourteen chars", None, "password_too_short", id="too-short"),
+        pytest.param("e\u0301" * 14, None, "password_too_short", id="too-short-after-nfkc"),
+        pytest.param("x" * 257, None, "password_too_long", id="too-long"),
+        pytest.param("QwertyuiopASDFGHJKL", None, "password_too_common", id="common"),
+        pytest.param(
+            "\uff51\uff57\uff45\uff52\uff54\uff59\uff55\uff49\uff4f\uff50asdfghjkl",
+            None,
+            "password_too_common",
+            id="common-fullwidth",
+        ),
+        pytest.param(EMAIL, EMAIL, "password_matches_email", id="email"),
+        pytest.param(EMAIL.upper(), EMAIL, "password_matches_email", id="email-different-case"),
+        pytest.param(f"  {EMAIL} ", EMAIL, "password_matches_email", id="email-with-spaces"),
+        pytest.param(EMAIL, f" {EMAIL.title()} ", "password_matches_email", id="email-as-typed"),
+        pytest.param("Maximilian.Mustermann", EMAIL, "password_matches_email", id="local-part"),
+        pytest.param(
+            "ann.lee.smith@b\u00fccher.example",
+            "ann.lee.smith@xn--bcher-kva.example",
+            "password_matches_email",
+            id="email-unicode-domain",
+        ),
+        pytest.param(None, None, "password_rejected", id="not-a-string"),
+        pytest.param("lone surrogate \ud800 here", None, "password_rejected", id="surrogate"),
+    ],
+)
+def test_policy_violations(password, email, code):
+    with pytest.raises(PasswordRejected) as caught:
+        PasswordPolicy().check(password, email=email)
+    assert caught.value.code == code
+    assert caught.value.field == "password"
+
+
+@pytest.mark.parametrize(
+    ("password", "email"),
+    [
+        pytest.param("exactly fifteen", None, id="exactly-min"),
+        pytest.param("ab" * 128, None, id="exactly-max"),
+        pytest.param("\U0001f511" * 15, None, id="emoji"),
+        pytest.param("\u3053\u3093\u306b\u3061\u306f\u4e16\u754c" * 3, None, id="japanese"),
+        pytest.param("ann likes long passphrases", "ann@example.com", id="contains-local"),
+        pytest.param("Tr0ub4dor&3 but longer", "ann@example.com", id="composition-free"),
+    ],
+)
+def test_policy_accepts(password, email):
+    assert PasswordPolicy().check(password, email=email) == normalize_password(password)
+
+
+def test_check_returns_the_normalised_password():
+    assert PasswordPolicy().check("\ufb01ne passphrase, f\u0131ne") == "fine passphrase, f\u0131ne"
+
+
+def test_min_length_down_to_8():
+    policy = PasswordPolicy(min_length=8)
+    assert policy.check("8 chars!") == "8 chars!"
+    with pytest.raises(PasswordRejected) as caught:
+        policy.check("7 chars")
+    assert caught.value.code == "password_too_short"
+    assert caught.value.min_length == 8
+
+
+def test_the_builtin_list_can_be_turned_off():
+    with pytest.raises(PasswordRejected) as caught:
+        PasswordPolicy(min_length=8).check("Password1")
+    assert caught.value.code == "password_too_common"
+    assert PasswordPolicy(min_length=8, builtin_blocklist=False).check("Password1") == "Password1"
+
+
+def test_the_blocklist_hook_sees_the_normalised_password():
+    seen = []
+
+    def breached(password):
+        seen.append(password)
+        return password == "Breached passphrase 1"
+
+    policy = PasswordPolicy(blocklist=breached)
+    with pytest.raises(PasswordRejected) as caught:
+        policy.check("\uff22reached passphrase 1")
+    assert caught.value.code == "password_too_common"
+    assert seen == ["Breached passphrase 1"]
+    assert policy.check("a passphrase nobody has") == "a passphrase nobody has"
+
+
+def test_the_blocklist_hook_runs_last():
+    calls = []
+    policy = PasswordPolicy(blocklist=lambda password: calls.append(password) or False)
+    for refused in ("short", "qwertyuiopasdfghjkl"):
+        with pytest.raises(PasswordRejected):
+            policy.check(refused)
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"min_length": 7}, id="min-length-7"),
+        pytest.param({"max_length": 63}, id="max-length-63"),
+        pytest.param({"min_length": 100, "max_length": 99}, id="min-over-max"),
+        pytest.param({"min_length": True}, id="min-length-bool"),
+        pytest.param({"max_length": "256"}, id="max-length-str"),
+        pytest.param({"blocklist": {"password"}}, id="blocklist-not-callable"),
+        pytest.param({"builtin_blocklist": "yes"}, id="builtin-blocklist-str"),
+    ],
+)
+def test_policy_configuration_refused(fields):
+    with pytest.raises(ConfigurationError) as caught:
+        PasswordPolicy(**fields)
+    assert caught.value.code == "configuration_error"
+    assert caught.value.detail
+
+
+def test_the_builtin_list_is_small_lowercase_and_long_enough_to_matter():
+    text = (
+        importlib.resources.files("bpart_auth")
+        .joinpath("_common_passwords.txt")
+        .read_text(encoding="utf-8")
+    )
+    entries = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert 100 <= len(entries) <= 500
+    assert len(set(entries)) == len(entries)
+    assert all(entry == entry.strip().casefold() for entry in entries)
+    assert all(len(entry) >= 8 for entry in entries)  # shorter ones are too short anyway
