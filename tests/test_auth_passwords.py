@@ -309,3 +309,21 @@ def test_per_address_limit(store, clock):
         auth.sign_in_with_password("fresh@example.com", PASSWORD, client_address="::1")
     with pytest.raises(InvalidCredentials):
         auth.sign_in_with_password("fresh@example.com", PASSWORD, client_address="192.0.2.7")
+
+
+@pytest.mark.redis
+def test_two_app_instances_share_the_limit_on_redis(store, clock, redis_client, redis_prefix):
+    from bpart_auth import RedisThrottle  # noqa: PLC0415 - needs the redis extra
+
+    def instance():
+        backend = RedisThrottle(redis_client, prefix=redis_prefix)
+        return make_auth(store, clock, throttle=Throttle(backend=backend, clock=clock.epoch))
+
+    first, second = instance(), instance()
+    first.create_account(email="ann@example.com", password=PASSWORD)
+    for auth in (first, second, first, second, first):
+        with pytest.raises(InvalidCredentials):
+            auth.sign_in_with_password("ann@example.com", "a wrong password, long enough")
+    for auth in (first, second):
+        with pytest.raises(TooManyAttempts):
+            auth.sign_in_with_password("ann@example.com", PASSWORD)

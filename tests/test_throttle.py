@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -19,9 +17,8 @@ from bpart_auth._throttle import (
     Throttle,
     ThrottleBackend,
 )
-from conftest import service_missing
+from conftest import REDIS_URL
 
-REDIS_URL = os.environ.get("BPART_AUTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 START = 1_700_000_000.0
 ANN = "ann@example.com"
 HOME = "203.0.113.9"
@@ -45,27 +42,6 @@ class Clock:
 @pytest.fixture
 def clock():
     return Clock()
-
-
-@pytest.fixture
-def redis_client():
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        service_missing("Redis", f"{REDIS_URL} does not answer ({exc})")
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def redis_prefix(redis_client):
-    prefix = f"bpart_auth_test:{uuid.uuid4().hex}:"
-    yield prefix
-    for key in redis_client.scan_iter(match=f"{prefix}*"):
-        redis_client.delete(key)
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
