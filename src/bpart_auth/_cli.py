@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import inspect
 import sys
 from datetime import datetime, timedelta, timezone
@@ -10,10 +11,13 @@ from typing import TYPE_CHECKING, TextIO
 
 from bpart_auth import errors
 from bpart_auth._version import __version__
+from bpart_auth.auth import Auth
 from bpart_auth.models import Account, Identity, Invite
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from bpart_auth.store.sql import SQLStore
 
 
 def error_catalogue() -> list[tuple[str, str, str]]:
@@ -67,12 +71,67 @@ def _print_walkthrough(out: TextIO) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+def _open_store(url: str) -> SQLStore:
+    try:
+        from bpart_auth.store.sql import SQLStore  # noqa: PLC0415 - needs the sql extra
+    except ImportError as exc:
+        raise errors.ConfigurationError(
+            detail='SQLAlchemy is missing: pip install "bpart-auth[sql]"'
+        ) from exc
+    return SQLStore(url)
+
+
+def _migrate(url: str, out: TextIO) -> int:
+    store = _open_store(url)
+    try:
+        before = store.schema_version()
+        after = store.upgrade_schema()
+    finally:
+        store.close()
+    if before == after:
+        out.write(f"schema is up to date (version {after})\n")
+    else:
+        out.write(f"schema upgraded from version {before} to {after}\n")
+    return 0
+
+
+def _read_password(stdin: TextIO, err: TextIO) -> str:
+    """The new account's password, from standard input and never from the arguments.
+
+    At a terminal it is asked twice without echo; from a pipe the first line is read.
+    """
+    if stdin.isatty():
+        first = getpass.getpass("Password: ", stream=err)
+        if getpass.getpass("Password (again): ", stream=err) != first:
+            raise errors.InvalidInput("The two passwords differ.", field="password")
+        return first
+    return stdin.readline().rstrip("\r\n")
+
+
+def _create_account(arguments: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
+    password = None if arguments.no_password else _read_password(stdin, sys.stderr)
+    store = _open_store(arguments.url)
+    try:
+        auth = Auth(store)
+        account = auth.create_account(email=arguments.email, password=password, name=arguments.name)
+    finally:
+        store.close()
+    out.write(f"created account {account.id} <{account.email}>\n")
+    return 0
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    stdin: TextIO | None = None,
+) -> int:
     """Run the console script.
 
     Args:
         argv: Arguments without the program name; defaults to `sys.argv[1:]`.
         out: Where to write; defaults to standard output.
+        stdin: Where `create-account` reads the password; defaults to standard input.
 
     Returns:
         The process exit status.
@@ -85,9 +144,32 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("errors", help="list every error code with its end-user message")
     commands.add_parser("demo", help="show what the package does")
+    migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
+    migrate.add_argument("url", help="SQLAlchemy URL, e.g. sqlite:///bpart_auth.db")
+    create = commands.add_parser(
+        "create-account",
+        help="create an account (the first admin); the password is read from standard input",
+    )
+    create.add_argument("url", help="SQLAlchemy URL of a migrated database")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", default="")
+    create.add_argument(
+        "--no-password",
+        action="store_true",
+        help="an account that signs in only with a linked Google or Microsoft identity",
+    )
     arguments = parser.parse_args(argv)
-    if arguments.command == "errors":
-        return _print_errors(stream)
+    try:
+        if arguments.command == "errors":
+            return _print_errors(stream)
+        if arguments.command == "migrate":
+            return _migrate(arguments.url, stream)
+        if arguments.command == "create-account":
+            return _create_account(arguments, stream, stdin if stdin is not None else sys.stdin)
+    except errors.AuthError as error:
+        detail = f" ({error.detail})" if error.detail else ""
+        sys.stderr.write(f"bpart-auth: {error.code}: {error}{detail}\n")
+        return 1
     return _print_walkthrough(stream)
 
 
