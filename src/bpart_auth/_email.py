@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import idna
@@ -10,6 +11,18 @@ from bpart_auth.errors import InvalidEmail
 
 MAX_LOCAL_PART_LENGTH = 64  # RFC 5321 section 4.5.3.1.1
 MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit (256) less the angle brackets
+
+# A plain LDH label (letters, digits, inner hyphens, no "--" in positions 3-4, so
+# never an A-label): IDNA would return it unchanged, and `idna.encode` costs ~11 us
+# on the sign-in path. Anything else goes through IDNA.
+_PLAIN_LABEL = re.compile(r"(?!..--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _ascii_domain(domain: str) -> str:
+    labels = domain.split(".")
+    if all(_PLAIN_LABEL.fullmatch(label) for label in labels):
+        return domain
+    return idna.encode(domain, uts46=True).decode("ascii")
 
 
 def normalize_email(raw: str) -> str:
@@ -51,7 +64,7 @@ def normalize_email(raw: str) -> str:
     if len(local.encode()) > MAX_LOCAL_PART_LENGTH:
         raise InvalidEmail(detail=f"local part over {MAX_LOCAL_PART_LENGTH} bytes")
     try:
-        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+        ascii_domain = _ascii_domain(domain)
     except (idna.IDNAError, UnicodeError) as exc:
         raise InvalidEmail(detail=f"domain refused by IDNA: {exc}") from exc
     address = f"{local}@{ascii_domain}"

@@ -21,7 +21,12 @@ def clean_email(email: str) -> str:
     return normalize_email(email)
 
 
-def _check_text(value: object, *, field: str, limit: int) -> str:
+def check_text(value: object, *, field: str, limit: int) -> str:
+    """A str of at most `limit` characters that every driver can store.
+
+    Refuses non-strings, over-long values, NUL characters (PostgreSQL refuses them)
+    and lone surrogates (no driver can encode them) with `InvalidInput(field=...)`.
+    """
     if not isinstance(value, str):
         raise InvalidInput(field=field, detail=f"{field} must be a str")
     if len(value) > limit:
@@ -32,18 +37,30 @@ def _check_text(value: object, *, field: str, limit: int) -> str:
         )
     if "\x00" in value:
         raise InvalidInput(field=field, detail=f"{field} contains a NUL character")
+    return encodable(value, field)
+
+
+def encodable(value: str, field: str) -> str:
+    """Refuse lone surrogates, which no database driver can encode."""
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(
+                field=field, detail=f"{field} is not valid Unicode (a lone surrogate)"
+            ) from exc
     return value
 
 
 def check_name(name: str) -> str:
     """A display name: a str of at most `MAX_NAME_LENGTH` characters, no NUL."""
-    return _check_text(name, field="name", limit=MAX_NAME_LENGTH)
+    return check_text(name, field="name", limit=MAX_NAME_LENGTH)
 
 
 def check_identity(identity: Identity) -> None:
     """Issuer and subject fit the store's columns."""
-    _check_text(identity.issuer, field="issuer", limit=MAX_TEXT_LENGTH)
-    _check_text(identity.subject, field="subject", limit=MAX_TEXT_LENGTH)
+    check_text(identity.issuer, field="issuer", limit=MAX_TEXT_LENGTH)
+    check_text(identity.subject, field="subject", limit=MAX_TEXT_LENGTH)
 
 
 def check_invite_data(data: Mapping[str, str]) -> dict[str, str]:
@@ -51,7 +68,7 @@ def check_invite_data(data: Mapping[str, str]) -> dict[str, str]:
     if len(data) > MAX_INVITE_DATA_ITEMS:
         raise InvalidInput(field="data", detail=f"more than {MAX_INVITE_DATA_ITEMS} items")
     return {
-        _check_text(key, field="data", limit=MAX_TEXT_LENGTH): _check_text(
+        check_text(key, field="data", limit=MAX_TEXT_LENGTH): check_text(
             value, field="data", limit=MAX_TEXT_LENGTH
         )
         for key, value in data.items()

@@ -1,0 +1,195 @@
+"""How `SQLStore` talks to its database: engine, transactions, errors, fast reads.
+
+Connections run in the driver's autocommit mode on both backends, and the store
+opens every write transaction itself:
+
+- SQLite: `BEGIN IMMEDIATE` takes the write lock up front. A deferred `BEGIN` would
+  read first and upgrade later, and two writers upgrading at once get `SQLITE_BUSY`
+  at once, whatever the busy timeout. pysqlite's own transaction handling is turned
+  off (`isolation_level = None`, which means the same on Python 3.10 to 3.13), as the
+  SQLAlchemy documentation recommends for pysqlite ("Serializable isolation /
+  Savepoints / Transactional DDL"). Every connection also gets WAL (readers never
+  block the writer, several processes share the file), a busy timeout and foreign
+  keys.
+- PostgreSQL: `BEGIN` at READ COMMITTED; every single-use consumption is a
+  conditional UPDATE or DELETE whose row count says who won.
+
+A single SELECT needs no transaction, so reads skip `BEGIN`/`ROLLBACK` entirely:
+`DirectRead` compiles a Core statement once and runs it on a pooled DBAPI connection,
+which keeps lookups within a small factor of the raw driver (see bench/bench_store.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from bpart_auth.errors import AuthError, ConfigurationError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
+    from sqlalchemy.engine import URL, Connection, Engine
+    from sqlalchemy.sql.expression import Select
+
+SQLITE_BUSY_TIMEOUT: Final = 10.0
+"""Seconds a SQLite connection waits for the write lock before giving up."""
+
+POSTGRESQL_POOL: Final[Mapping[str, Any]] = {
+    # 50 threads at once (the contract kit's races) get a connection each without
+    # waiting; PostgreSQL's default max_connections is 100.
+    "pool_size": 10,
+    "max_overflow": 40,
+    "pool_timeout": 30,
+    # Recycle before common idle-connection killers (firewalls, PgBouncer) strike.
+    "pool_recycle": 1800,
+}
+
+_SUPPORTED: Final = {("sqlite", "pysqlite"), ("postgresql", "psycopg")}
+
+
+def create_store_engine(url: str, options: Mapping[str, Any] | None) -> Engine:
+    """A SQLAlchemy engine for `url` set up as described above; connects to nothing.
+
+    Raises:
+        ConfigurationError: The URL is malformed, names an unsupported database or
+            driver, the driver is not installed, or an option is wrong.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError, TypeError) as exc:
+        raise ConfigurationError(detail=f"SQLStore: not a database URL: {exc}") from exc
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend == "postgresql" and "+" not in parsed.drivername:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        driver = "psycopg"
+    if (backend, driver) not in _SUPPORTED:
+        raise ConfigurationError(
+            detail=f"SQLStore supports sqlite:/// and postgresql+psycopg:// URLs, "
+            f"not {parsed.drivername!r}"
+        )
+    settings, connect_args = _defaults(parsed)
+    given = dict(options or {})
+    if "poolclass" in given or "pool" in given:  # their pool, their sizes
+        for key in POSTGRESQL_POOL:
+            settings.pop(key, None)
+    connect_args.update(given.pop("connect_args", {}))
+    settings.update(given)
+    try:
+        engine = create_engine(parsed, connect_args=connect_args, **settings)
+    except (ArgumentError, NoSuchModuleError, ImportError, TypeError, ValueError) as exc:
+        raise ConfigurationError(detail=f"SQLStore: {type(exc).__name__}: {exc}") from exc
+    if backend == "sqlite":
+        event.listen(engine, "connect", _configure_sqlite_connection)
+    return engine
+
+
+def _defaults(url: URL) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Our `create_engine` settings and driver `connect_args` for this URL."""
+    settings: dict[str, Any] = {"hide_parameters": True}  # no hashes in logs or errors
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:") or url.query.get("mode") == "memory":
+            raise ConfigurationError(
+                detail="SQLStore needs a SQLite file: an in-memory database lives in one "
+                "connection. Use MemoryStore, or sqlite:///path/to/file.db"
+            )
+        return settings, {"timeout": SQLITE_BUSY_TIMEOUT}
+    settings.update(POSTGRESQL_POOL, isolation_level="AUTOCOMMIT")
+    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": 10}
+    return settings, connect_args
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None:  # noqa: ANN401 - a sqlite3.Connection
+    # The store emits BEGIN IMMEDIATE itself; pysqlite must not emit its own BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Let our errors through; turn every SQLAlchemy or driver error into `StoreUnavailable`."""
+    try:
+        yield
+    except AuthError:
+        raise
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(detail=describe(exc)) from exc
+
+
+def describe(error: BaseException) -> str:
+    """A one-line, parameter-free account of a database error for `detail`."""
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        error = error.orig
+    first_line = str(error).strip().splitlines()[:1]
+    return f"{type(error).__name__}: {first_line[0] if first_line else ''}".rstrip(": ")
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: committed when the block ends, rolled back if it raises."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql(
+            "BEGIN IMMEDIATE" if engine.dialect.name == "sqlite" else "BEGIN"
+        )
+        try:
+            yield connection
+        except BaseException:
+            # A dead connection cannot roll back; the pool discards it (and resets
+            # any connection it gets back) anyway, so keep the original error.
+            with contextlib.suppress(SQLAlchemyError):
+                connection.exec_driver_sql("ROLLBACK")
+            raise
+        connection.exec_driver_sql("COMMIT")
+
+
+@dataclass(frozen=True, slots=True)
+class DirectRead:
+    """A SELECT compiled once for one dialect: its SQL and how to order parameters."""
+
+    sql: str
+    positions: tuple[str, ...] | None
+
+    @classmethod
+    def compile(cls, statement: Select[Any], engine: Engine) -> DirectRead:
+        """Compile `statement` (with named `bindparam`s) for `engine`'s dialect."""
+        compiled = statement.compile(dialect=engine.dialect)
+        positions = tuple(compiled.positiontup or ()) if compiled.positional else None
+        return cls(compiled.string, positions)
+
+    def parameters(self, values: Mapping[str, object]) -> Any:  # noqa: ANN401 - tuple or mapping, by paramstyle
+        """The parameters in the form the driver's paramstyle wants."""
+        if self.positions is None:
+            return values
+        return [values[name] for name in self.positions]
+
+
+def fetch(engine: Engine, query: DirectRead, values: Mapping[str, object]) -> Sequence[Any]:
+    """Run a `DirectRead` on a pooled DBAPI connection; every row, as the driver gives it.
+
+    Raises:
+        StoreUnavailable: The database failed; a dropped connection is discarded.
+    """
+    connection = engine.pool.connect()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(query.sql, query.parameters(values))
+            return cursor.fetchall()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor):
+                connection.invalidate(exc)
+            raise StoreUnavailable(detail=describe(exc)) from exc
+        finally:
+            cursor.close()
+    finally:
+        connection.close()
