@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import dataclass, field
+from typing import Any
 
+import psycopg
 import pytest
+
+from bpart_auth.store.sql import SQLStore
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REDIS_URL = os.environ.get("BPART_AUTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -42,3 +47,67 @@ def redis_prefix(redis_client):
     yield prefix
     for key in redis_client.scan_iter(match=f"{prefix}*"):
         redis_client.delete(key)
+
+
+# SQL databases: a fresh SQLite file or PostgreSQL schema per test.
+
+POSTGRES_URL = os.environ.get(
+    "BPART_AUTH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+LIBPQ_URL = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
+CLOSED_PORT_URL = "postgresql+psycopg://postgres@127.0.0.1:1/test"
+
+
+@dataclass
+class Database:
+    """A fresh, empty database (a SQLite file or a PostgreSQL schema) to open stores on."""
+
+    backend: str
+    url: str
+    options: dict[str, Any] = field(default_factory=dict)
+    opened: list[SQLStore] = field(default_factory=list)
+
+    def store(self, **kwargs: Any) -> SQLStore:
+        store = SQLStore(self.url, engine_options=self.options, **kwargs)
+        self.opened.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in self.opened:
+            store.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin():
+    try:
+        connection = psycopg.connect(LIBPQ_URL, autocommit=True, connect_timeout=3)
+    except psycopg.Error as exc:
+        service_missing("PostgreSQL", f"{POSTGRES_URL} does not answer ({exc})")
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def postgresql_db(postgres_admin):
+    schema = f"bpart_test_{uuid.uuid4().hex[:12]}"
+    postgres_admin.execute(f"CREATE SCHEMA {schema}")
+    database = Database(
+        "postgresql",
+        POSTGRES_URL,
+        {"connect_args": {"options": f"-csearch_path={schema}", "application_name": schema}},
+    )
+    yield database
+    database.close()
+    postgres_admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    database = Database("sqlite", f"sqlite:///{tmp_path / 'auth.db'}")
+    yield database
+    database.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request) -> Database:
+    return request.getfixturevalue(f"{request.param}_db")

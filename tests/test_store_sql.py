@@ -7,7 +7,6 @@ each in a fresh schema of its own (`search_path`), dropped afterwards.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -15,11 +14,9 @@ import textwrap
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import psycopg
 import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -41,68 +38,7 @@ from bpart_auth.testing.store_contract import (
     race,
     token_hash,
 )
-from conftest import service_missing
-
-POSTGRES_URL = os.environ.get(
-    "BPART_AUTH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-LIBPQ_URL = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
-CLOSED_PORT_URL = "postgresql+psycopg://postgres@127.0.0.1:1/test"
-
-
-@dataclass
-class Database:
-    """A fresh, empty database (a SQLite file or a PostgreSQL schema) to open stores on."""
-
-    backend: str
-    url: str
-    options: dict[str, Any] = field(default_factory=dict)
-    opened: list[SQLStore] = field(default_factory=list)
-
-    def store(self, **kwargs: Any) -> SQLStore:
-        store = SQLStore(self.url, engine_options=self.options, **kwargs)
-        self.opened.append(store)
-        return store
-
-    def close(self) -> None:
-        for store in self.opened:
-            store.close()
-
-
-@pytest.fixture(scope="session")
-def postgres_admin():
-    try:
-        connection = psycopg.connect(LIBPQ_URL, autocommit=True, connect_timeout=3)
-    except psycopg.Error as exc:
-        service_missing("PostgreSQL", f"{POSTGRES_URL} does not answer ({exc})")
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
-def postgresql_db(postgres_admin):
-    schema = f"bpart_test_{uuid.uuid4().hex[:12]}"
-    postgres_admin.execute(f"CREATE SCHEMA {schema}")
-    database = Database(
-        "postgresql",
-        POSTGRES_URL,
-        {"connect_args": {"options": f"-csearch_path={schema}", "application_name": schema}},
-    )
-    yield database
-    database.close()
-    postgres_admin.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-@pytest.fixture
-def sqlite_db(tmp_path):
-    database = Database("sqlite", f"sqlite:///{tmp_path / 'auth.db'}")
-    yield database
-    database.close()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request) -> Database:
-    return request.getfixturevalue(f"{request.param}_db")
+from conftest import CLOSED_PORT_URL, POSTGRES_URL
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from bpart_auth._throttle import (
     Throttle,
     ThrottleBackend,
 )
+from bpart_auth.store._sql_throttle import SQLThrottle
 from conftest import REDIS_URL
 
 START = 1_700_000_000.0
@@ -44,10 +45,20 @@ def clock():
     return Clock()
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+    ]
+)
 def backend(request):
     if request.param == "memory":
         return MemoryThrottle()
+    if request.param in {"sqlite", "postgresql"}:
+        database = request.getfixturevalue(f"{request.param}_db")
+        return SQLThrottle(database.store(create_schema=True))
     client = request.getfixturevalue("redis_client")
     return RedisThrottle(client, prefix=request.getfixturevalue("redis_prefix"))
 

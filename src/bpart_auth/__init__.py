@@ -83,6 +83,7 @@ from bpart_auth.store.base import (
 from bpart_auth.store.memory import MemoryStore
 
 if typing.TYPE_CHECKING:
+    from bpart_auth.store._sql_throttle import SQLThrottle
     from bpart_auth.store.sql import SQLStore
 
 __all__ = [
@@ -143,6 +144,7 @@ __all__ = [
     "ResetTokenExpired",
     "ResetTokenRecords",
     "SQLStore",
+    "SQLThrottle",
     "StoreUnavailable",
     "TenantNotAllowed",
     "Throttle",
@@ -157,8 +159,13 @@ __all__ = [
 def __getattr__(name: str) -> typing.Any:  # noqa: ANN401 - module attributes of any kind
     # SQLStore needs the `sql` extra; load it on first use so `import bpart_auth`
     # never imports SQLAlchemy.
+    # SQLThrottle lives beside it, for the same reason.
     if name == "SQLStore":
         from bpart_auth.store.sql import SQLStore  # noqa: PLC0415
 
         return SQLStore
+    if name == "SQLThrottle":
+        from bpart_auth.store._sql_throttle import SQLThrottle  # noqa: PLC0415
+
+        return SQLThrottle
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,6 +22,8 @@ which keeps lookups within a small factor of the raw driver (see bench/bench_sto
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -104,15 +106,41 @@ def _defaults(url: URL) -> tuple[dict[str, Any], dict[str, Any]]:
     return settings, connect_args
 
 
+_WAL_RETRY_PAUSE = 0.05
+
+
 def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None:  # noqa: ANN401 - a sqlite3.Connection
     # The store emits BEGIN IMMEDIATE itself; pysqlite must not emit its own BEGIN.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:  # noqa: ANN401 - a sqlite3.Cursor
+    """Switch the file to WAL (persistent, so only the first connection converts it).
+
+    The switch needs an exclusive lock and SQLite answers SQLITE_BUSY at once, not
+    after the busy timeout, when another connection is converting the file at the
+    same moment; so retry for up to the busy timeout.
+    """
+    attempts = int(SQLITE_BUSY_TIMEOUT / _WAL_RETRY_PAUSE)
+    for attempt in range(attempts):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:  # noqa: PERF203 - a retry loop, run once per connection
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if attempt == attempts - 1:
+                raise
+            time.sleep(_WAL_RETRY_PAUSE)
+        else:
+            return
 
 
 @contextlib.contextmanager

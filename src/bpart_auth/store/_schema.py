@@ -23,6 +23,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -125,6 +126,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return datetime
 
 
+THROTTLE_KEY_LENGTH = 100  # ThrottleBackend keys are opaque ASCII of at most 100
+
 metadata = MetaData()
 
 accounts = Table(
@@ -224,6 +227,16 @@ used_once = Table(
     PrimaryKeyConstraint("purpose", "key", name="pk_bpart_used_once"),
     Index("ix_bpart_used_once_expires_at", "expires_at"),
     sqlite_with_rowid=False,
+)
+
+throttle_failures = Table(
+    "bpart_throttle_failures",
+    metadata,
+    Column("id", Integer(), autoincrement=True),
+    Column("key", String(THROTTLE_KEY_LENGTH), nullable=False),
+    Column("failed_at", Double(), nullable=False),  # epoch seconds, the Throttle's clock
+    PrimaryKeyConstraint("id", name="pk_bpart_throttle_failures"),
+    Index("ix_bpart_throttle_failures_key_failed_at", "key", "failed_at"),
 )
 
 schema_versions = Table(
