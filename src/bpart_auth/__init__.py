@@ -72,6 +72,8 @@ from bpart_auth.models import (
     VerifiedIdentity,
 )
 from bpart_auth.passwords import RFC_9106_LOW_MEMORY, Argon2Parameters, PasswordPolicy
+from bpart_auth.providers.base import Provider
+from bpart_auth.providers.google import GoogleProvider
 from bpart_auth.services.passwords import PasswordService
 from bpart_auth.store.base import (
     AccountRecords,
@@ -104,6 +106,7 @@ __all__ = [
     "ErrorCode",
     "FailureLimit",
     "FlowStart",
+    "GoogleProvider",
     "HostedDomainNotAllowed",
     "Identity",
     "IdentityAlreadyLinked",
@@ -136,6 +139,7 @@ __all__ = [
     "PasswordTooCommon",
     "PasswordTooLong",
     "PasswordTooShort",
+    "Provider",
     "ProviderAlreadyLinked",
     "ProviderError",
     "ProviderName",

@@ -2,6 +2,8 @@
 
 - `CHEAP_FOR_TESTS`: argon2id parameters that make hashing instant. Pass them as
   `Auth(..., password_hashing=CHEAP_FOR_TESTS)` in tests only, never in production.
+- `FakeGoogle`: an in-process Google (discovery, keys, codes with PKCE, signed ID
+  tokens) for an app's own tests; needs `responses` (the `test` extra).
 - `StoreContract`: the store contract kit, a pytest base class every
   `AccountStore` implementation passes unchanged (needs pytest).
 
@@ -16,11 +18,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bpart_auth.passwords import CHEAP_FOR_TESTS
+from bpart_auth.testing.fakes import FakeAuthorizeError, FakeGoogle
 
 if TYPE_CHECKING:
     from bpart_auth.testing.store_contract import StoreContract
 
-__all__ = ["CHEAP_FOR_TESTS", "StoreContract"]
+__all__ = ["CHEAP_FOR_TESTS", "FakeAuthorizeError", "FakeGoogle", "StoreContract"]
 
 
 def __getattr__(name: str) -> Any:  # noqa: ANN401 - module attributes of any kind

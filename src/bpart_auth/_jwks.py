@@ -1,0 +1,383 @@
+"""A provider's signing keys (its JWKS), fetched lazily and cached.
+
+`JWKSCache.key_for(kid, alg)` answers from memory. It goes to the network only:
+
+- on first use;
+- when the key set has expired (`Cache-Control: max-age` of the last answer,
+  clamped to [`min_refetch_interval`, one day], or `default_max_age` without one);
+- when a token names a key id the cached set lacks (providers publish new keys ahead
+  of use, but a cache may predate them). That refetch happens at most once per call,
+  and at most once per `min_refetch_interval` overall, so a flood of tokens with
+  made-up key ids cannot make us hammer the provider.
+
+One fetch is in flight at a time: other threads needing the network wait for it and
+reuse its result (keys or failure) instead of fetching again.
+
+Keeping stale keys: when a refetch fails (network error, non-200, garbage), the last
+good key set stays usable for `stale_if_error` seconds past its expiry, with no new
+attempt before `min_refetch_interval` has passed, so a provider's brief outage does
+not stop sign-ins whose tokens it signed earlier. Past that, or with no good set at
+all, the failure surfaces as `ProviderUnavailable`. An unknown key id whose refetch
+failed is also `ProviderUnavailable` (we could not look), not `InvalidIdToken`.
+
+Only asymmetric signing keys are kept: RSA (2048 bits or more), EC on P-256, P-384
+and P-521, and OKP (Ed25519, Ed448); a key whose `use` is not `sig` is skipped, and
+so is any malformed one. Private members a broken provider might publish are ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from urllib.parse import urlsplit
+
+import requests
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+from bpart_auth.errors import ConfigurationError, InvalidIdToken, ProviderUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+__all__ = ["SUPPORTED_ALGORITHMS", "JWKSCache", "PublicKey"]
+
+PublicKey: TypeAlias = (
+    rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
+)
+"""A verification key from a provider's JWKS."""
+
+_CURVES: Final[Mapping[str, tuple[type[ec.EllipticCurve], int]]] = {
+    "P-256": (ec.SECP256R1, 32),
+    "P-384": (ec.SECP384R1, 48),
+    "P-521": (ec.SECP521R1, 66),
+}
+_CURVE_OF_ALGORITHM: Final[Mapping[str, str]] = {
+    "ES256": "P-256",
+    "ES384": "P-384",
+    "ES512": "P-521",
+}
+_RSA_ALGORITHMS: Final = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+SUPPORTED_ALGORITHMS: Final = frozenset({*_RSA_ALGORITHMS, *_CURVE_OF_ALGORITHM, "EdDSA"})
+"""Every JWS algorithm a key from the cache can verify: asymmetric ones only."""
+
+_MIN_RSA_BITS: Final = 2048  # NIST SP 800-131A
+_MAX_AGE_CAP: Final = 86_400.0  # a key set is re-read at least daily, whatever it says
+_MAX_RESPONSE_BYTES: Final = 1 << 20
+_MAX_KEYS: Final = 100
+_MAX_AGE: Final = re.compile(r"""(?:^|,)\s*max-age\s*=\s*"?(\d{1,10})"?""", re.IGNORECASE)
+_NO_CACHE: Final = re.compile(r"(?:^|,)\s*no-(?:cache|store)\b", re.IGNORECASE)
+_BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]+")
+_LOOPBACK_NAMES: Final = frozenset({"localhost"})
+
+
+def _base64url(value: object) -> bytes:
+    if not isinstance(value, str) or not _BASE64URL.fullmatch(value) or len(value) % 4 == 1:
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    kid: str | None
+    algorithm: str | None  # the JWK's own `alg`, which then must match the token's
+    key: PublicKey
+
+    def fits(self, algorithm: str) -> bool:
+        if self.algorithm is not None and self.algorithm != algorithm:
+            return False
+        if algorithm in _RSA_ALGORITHMS:
+            return isinstance(self.key, rsa.RSAPublicKey)
+        if algorithm in _CURVE_OF_ALGORITHM:
+            curve = _CURVES[_CURVE_OF_ALGORITHM[algorithm]][0]
+            return isinstance(self.key, ec.EllipticCurvePublicKey) and isinstance(
+                self.key.curve, curve
+            )
+        return algorithm == "EdDSA" and isinstance(
+            self.key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)
+        )
+
+
+def _public_key(jwk: Mapping[str, Any]) -> PublicKey:
+    """The public key of one JWK; ValueError (or TypeError) when it is not usable."""
+    kty = jwk.get("kty")
+    if kty == "RSA":
+        modulus = int.from_bytes(_base64url(jwk.get("n")), "big")
+        exponent = int.from_bytes(_base64url(jwk.get("e")), "big")
+        key = rsa.RSAPublicNumbers(exponent, modulus).public_key()
+        if key.key_size < _MIN_RSA_BITS:
+            raise ValueError("RSA key too short")
+        return key
+    if kty == "EC":
+        curve, size = _CURVES[str(jwk.get("crv"))]
+        x, y = _base64url(jwk.get("x")), _base64url(jwk.get("y"))
+        if len(x) != size or len(y) != size:
+            raise ValueError("EC coordinates of the wrong size")
+        # from_encoded_point refuses a point that is not on the curve.
+        return ec.EllipticCurvePublicKey.from_encoded_point(curve(), b"\x04" + x + y)
+    if kty == "OKP":
+        crv = jwk.get("crv")
+        if crv == "Ed25519":
+            return ed25519.Ed25519PublicKey.from_public_bytes(_base64url(jwk.get("x")))
+        if crv == "Ed448":
+            return ed448.Ed448PublicKey.from_public_bytes(_base64url(jwk.get("x")))
+    raise ValueError("not an asymmetric signing key")
+
+
+def _parse_keys(document: object) -> dict[str | None, tuple[_Key, ...]]:
+    """The usable signing keys of a JWKS document, by key id."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise TypeError("not a JWK set")
+    by_kid: dict[str | None, list[_Key]] = {}
+    for jwk in document["keys"][:_MAX_KEYS]:
+        if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig":
+            continue
+        kid, algorithm = jwk.get("kid"), jwk.get("alg")
+        if not isinstance(kid, (str, type(None))) or not isinstance(algorithm, (str, type(None))):
+            continue
+        try:
+            key = _public_key(jwk)
+        except (ValueError, TypeError, KeyError, OverflowError):
+            continue  # one bad key does not spoil the others
+        by_kid.setdefault(kid, []).append(_Key(kid, algorithm, key))
+    if not by_kid:
+        raise ValueError("no usable signing key")
+    return {kid: tuple(keys) for kid, keys in by_kid.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _KeySet:
+    by_kid: Mapping[str | None, tuple[_Key, ...]]
+    fresh_until: float  # clock time: serve without asking before this
+    usable_until: float  # clock time: may still serve when a refetch fails
+
+    def find(self, kid: str | None, algorithm: str) -> PublicKey | None:
+        if kid is not None:
+            for candidate in self.by_kid.get(kid, ()):
+                if candidate.fits(algorithm):
+                    return candidate.key
+            return None
+        # OpenID Connect Core 10.1: a token may omit `kid` only when one key fits.
+        fitting = [k for keys in self.by_kid.values() for k in keys if k.fits(algorithm)]
+        return fitting[0].key if len(fitting) == 1 else None
+
+
+def _check_seconds(name: str, value: object, *, least: float = 0.0) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(detail=f"{name} must be a number of seconds")
+    if not least <= value < float("inf"):
+        raise ConfigurationError(detail=f"{name} must be >= {least} and finite")
+
+
+def _check_uri(jwks_uri: object) -> str:
+    if not isinstance(jwks_uri, str):
+        raise ConfigurationError(detail="jwks_uri must be a str")
+    parts = urlsplit(jwks_uri)
+    if parts.scheme == "https" and parts.hostname:
+        return jwks_uri
+    if parts.scheme == "http" and parts.hostname:
+        try:
+            loopback = ipaddress.ip_address(parts.hostname).is_loopback
+        except ValueError:
+            loopback = parts.hostname in _LOOPBACK_NAMES
+        if loopback:  # a local test provider
+            return jwks_uri
+    raise ConfigurationError(detail=f"jwks_uri must be an https URL, got {jwks_uri!r}")
+
+
+class JWKSCache:
+    """The signing keys of one provider, from its `jwks_uri`, cached in memory.
+
+    Thread-safe. Nothing is fetched at construction.
+
+    Args:
+        jwks_uri: The provider's JWKS URL (https; http only on loopback, for tests).
+        provider: The provider's name, for errors (`"google"`, `"microsoft"`).
+        session: The `requests.Session` to fetch with; a new one by default.
+        timeout: Seconds allowed to connect, and between bytes received, per request.
+        min_refetch_interval: Least seconds between two network attempts, except
+            when no usable key set is held at all.
+        default_max_age: Seconds a key set is fresh when the answer has no
+            `Cache-Control: max-age`.
+        stale_if_error: Seconds past its expiry a key set stays usable while
+            refetching it fails.
+        clock: Monotonic seconds (`time.monotonic`); tests pass one they move.
+
+    Attributes:
+        fetch_count: Network requests made so far (for tests and benchmarks).
+
+    Raises:
+        ConfigurationError: A bad URL, name or interval.
+
+    Examples:
+        >>> keys = JWKSCache("https://www.googleapis.com/oauth2/v3/certs", provider="google")
+        >>> keys.fetch_count
+        0
+    """
+
+    def __init__(
+        self,
+        jwks_uri: str,
+        *,
+        provider: str,
+        session: requests.Session | None = None,
+        timeout: float = 5.0,
+        min_refetch_interval: float = 60.0,
+        default_max_age: float = 3600.0,
+        stale_if_error: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.jwks_uri = _check_uri(jwks_uri)
+        if not isinstance(provider, str):
+            raise ConfigurationError(detail="provider must be a non-empty str")
+        if not provider:
+            raise ConfigurationError(detail="provider must be a non-empty str")
+        _check_seconds("timeout", timeout, least=1e-3)
+        _check_seconds("min_refetch_interval", min_refetch_interval)
+        _check_seconds("default_max_age", default_max_age)
+        _check_seconds("stale_if_error", stale_if_error)
+        if session is None:
+            session = requests.Session()
+        elif not isinstance(session, requests.Session):
+            raise ConfigurationError(detail="session must be a requests.Session")
+        if not callable(clock):
+            raise ConfigurationError(detail="clock must be a callable returning seconds")
+        self.provider = provider
+        self.fetch_count = 0
+        self._session = session
+        self._timeout = float(timeout)
+        self._min_refetch_interval = float(min_refetch_interval)
+        self._default_max_age = float(default_max_age)
+        self._stale_if_error = float(stale_if_error)
+        self._clock = clock
+        self._lock = threading.Lock()  # held by the one fetch in flight
+        self._keys: _KeySet | None = None
+        self._attempts = 0  # network attempts finished; waiters compare it
+        self._last_attempt_at = -float("inf")
+        self._last_error: ProviderUnavailable | None = None
+
+    def key_for(self, kid: str | None, alg: str) -> PublicKey:
+        """The key that verifies a token with header `kid` and `alg`.
+
+        Args:
+            kid: The token header's key id, or None when it has none (accepted only
+                if exactly one key fits `alg`).
+            alg: The token header's algorithm, one of `SUPPORTED_ALGORITHMS`.
+
+        Returns:
+            A `cryptography` public key of the type `alg` needs.
+
+        Raises:
+            InvalidIdToken: No key fits, even after the refetch this call may make
+                (`detail` is "unknown key id"), or `alg` is not supported.
+            ProviderUnavailable: The keys could not be fetched and no usable ones
+                are held.
+        """
+        if alg not in SUPPORTED_ALGORITHMS:
+            raise InvalidIdToken(provider=self.provider, detail=f"unsupported algorithm {alg!r}")
+        attempts_seen = self._attempts  # before reading the keys: see _slow_key_for
+        keys = self._keys
+        if keys is not None and self._clock() < keys.fresh_until:
+            key = keys.find(kid, alg)
+            if key is not None:
+                return key
+        return self._slow_key_for(kid, alg, attempts_seen)
+
+    def _slow_key_for(self, kid: str | None, alg: str, attempts_seen: int) -> PublicKey:
+        with self._lock:
+            now = self._clock()
+            keys = self._keys
+            if keys is not None and now < keys.fresh_until:
+                key = keys.find(kid, alg)
+                if key is not None:
+                    return key  # another thread refreshed the set while we waited
+            usable = keys is not None and now < keys.usable_until
+            failed: ProviderUnavailable | None = None  # the attempt this call relies on
+            if self._attempts != attempts_seen:
+                # A fetch finished while we waited for the lock: reuse its outcome.
+                failed = self._last_error
+            elif not usable or now - self._last_attempt_at >= self._min_refetch_interval:
+                failed = self._fetch(now)
+            keys, now = self._keys, self._clock()
+            if keys is not None and now < keys.usable_until:
+                key = keys.find(kid, alg)
+                if key is not None:
+                    return key
+                if now >= keys.fresh_until:
+                    # A key set we could not refresh says nothing about a new kid.
+                    failed = failed or self._last_error
+                if failed is None:
+                    raise InvalidIdToken(provider=self.provider, detail="unknown key id")
+            failed = failed or self._last_error
+            if failed is None:  # not reached: no usable keys means an attempt failed
+                raise self._unavailable("no usable signing keys")
+            # Each caller raises its own exception (threads share the stored one).
+            raise self._unavailable_again(failed) from failed
+
+    def _fetch(self, now: float) -> ProviderUnavailable | None:
+        """One network attempt; on success replace the key set. Caller holds the lock."""
+        self.fetch_count += 1
+        error: ProviderUnavailable | None = None
+        try:
+            self._keys = self._download(now)
+        except ProviderUnavailable as exc:
+            error = exc
+        self._last_attempt_at = now
+        self._last_error = error
+        self._attempts += 1
+        return error
+
+    def _download(self, now: float) -> _KeySet:
+        try:
+            response = self._session.get(
+                self.jwks_uri, timeout=self._timeout, headers={"Accept": "application/json"}
+            )
+        except requests.RequestException as exc:
+            raise self._unavailable(f"{type(exc).__name__}: {exc}") from exc
+        with response:
+            if response.status_code != HTTPStatus.OK:
+                raise self._unavailable(f"HTTP {response.status_code}")
+            body = response.content
+            if len(body) > _MAX_RESPONSE_BYTES:
+                raise self._unavailable("answer too large")
+            try:
+                by_kid = _parse_keys(json.loads(body))
+            except (ValueError, TypeError, RecursionError) as exc:
+                raise self._unavailable(f"not a usable JWK set: {exc}") from exc
+            max_age = self._max_age(response.headers)
+        return _KeySet(
+            by_kid=by_kid,
+            fresh_until=now + max_age,
+            usable_until=now + max_age + self._stale_if_error,
+        )
+
+    def _unavailable_again(self, failure: ProviderUnavailable) -> ProviderUnavailable:
+        return ProviderUnavailable(provider=self.provider, detail=failure.detail)
+
+    def _unavailable(self, why: str) -> ProviderUnavailable:
+        return ProviderUnavailable(provider=self.provider, detail=f"JWKS {self.jwks_uri}: {why}")
+
+    def _max_age(self, headers: Mapping[str, str]) -> float:
+        control = headers.get("Cache-Control", "")
+        if _NO_CACHE.search(control):
+            seconds = 0.0
+        elif match := _MAX_AGE.search(control):
+            seconds = float(match.group(1)) - _age(headers)
+            seconds = min(seconds, _MAX_AGE_CAP)
+        else:
+            seconds = self._default_max_age
+        return max(seconds, self._min_refetch_interval)
+
+
+def _age(headers: Mapping[str, str]) -> float:
+    """Seconds the answer already spent in caches on its way (RFC 9111 `Age`)."""
+    try:
+        return max(0.0, float(int(headers.get("Age", "0"))))
+    except ValueError:
+        return 0.0

@@ -1,0 +1,1 @@
+"""Identity providers: one module each, behind the `Provider` Protocol (`base`)."""

@@ -1,0 +1,47 @@
+"""The `Provider` Protocol: what `Auth` needs from an identity provider."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from bpart_auth.flowstate import FlowState
+    from bpart_auth.models import ProviderName, VerifiedIdentity
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """An OpenID Connect identity provider, driven through one redirect flow.
+
+    `Auth` owns the flow state (sealing, expiry, single use, the `state` check);
+    a provider builds the authorization URL and turns the callback into a fully
+    validated `VerifiedIdentity`.
+    """
+
+    @property
+    def name(self) -> ProviderName:
+        """The provider's name (`"google"`, `"microsoft"`), unique within an `Auth`."""
+        ...
+
+    @property
+    def email_sign_in(self) -> bool:
+        """Whether a verified email may find an existing account at first sign-in."""
+        ...
+
+    def authorization_url(self, flow: FlowState) -> str:
+        """The URL to send the browser to, carrying the flow's state, nonce and PKCE."""
+        ...
+
+    def complete(self, flow: FlowState, params: Mapping[str, str]) -> VerifiedIdentity:
+        """Check the callback, exchange the code and validate the ID token.
+
+        Raises:
+            ConsentDeclined: The user declined.
+            ProviderError: Any other error from the provider (a subclass when known).
+            InvalidIdToken: The ID token failed validation.
+            InvalidFlowState: The callback belongs to another provider (`iss`).
+            ProviderUnavailable: The provider could not be reached.
+        """
+        ...
