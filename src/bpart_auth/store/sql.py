@@ -9,7 +9,7 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -107,6 +107,7 @@ class SQLStore:
         self._ready_lock = threading.Lock()
         self._calls = itertools.count(1)
         self._reads = Reads(self._engine)
+        self._consume_statement: Any = None
 
     def __repr__(self) -> str:
         return f"SQLStore({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -424,22 +425,32 @@ class SQLStore:
             "purpose": check.checked(purpose, "purpose", PURPOSE_LENGTH),
             "key": check.checked(key, "key", MAX_TEXT_LENGTH),
             "expires_at": check.utc(expires_at, "expires_at"),
+            "now": check.utc(now, "now"),
         }
-        now = check.utc(now, "now")
-        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        statement = dialect_insert(used_once).values(values)
-        # A key whose record expired may be used again: take over the stale row.
-        statement = statement.on_conflict_do_update(
-            index_elements=[used_once.c.purpose, used_once.c.key],
-            set_={"expires_at": statement.excluded.expires_at},
-            where=used_once.c.expires_at <= now,
-        )
         with self._transaction() as connection:
             if next(self._calls) % _PURGE_EVERY == 0:
-                connection.execute(delete(used_once).where(used_once.c.expires_at <= now))
-            # rowcount of an INSERT is only kept when asked for (SQLAlchemy >= 2.0.28).
-            result = connection.execute(statement.execution_options(preserve_rowcount=True))
+                connection.execute(delete(used_once).where(used_once.c.expires_at <= values["now"]))
+            result = connection.execute(self._consume_once_statement(), values)
             return bool(result.rowcount == 1)
+
+    def _consume_once_statement(self) -> Any:  # noqa: ANN401 - a dialect's Insert
+        """Built once: statement construction cost more than the INSERT itself."""
+        statement = self._consume_statement
+        if statement is None:
+            dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+            insert = dialect_insert(used_once).values(
+                purpose=bindparam("purpose"),
+                key=bindparam("key"),
+                expires_at=bindparam("expires_at", type_=used_once.c.expires_at.type),
+            )
+            # A key whose record expired may be used again: take over the stale row.
+            statement = insert.on_conflict_do_update(
+                index_elements=[used_once.c.purpose, used_once.c.key],
+                set_={"expires_at": insert.excluded.expires_at},
+                where=used_once.c.expires_at <= bindparam("now", type_=used_once.c.expires_at.type),
+            ).execution_options(preserve_rowcount=True)  # an INSERT's rowcount, kept
+            self._consume_statement = statement
+        return statement
 
     # Internals
 
