@@ -59,7 +59,10 @@ def normalize_email(raw: str) -> str:
     local, at, domain = text.partition("@")
     if not at or not local or not domain or "@" in domain:
         raise InvalidEmail(detail="an email address needs a local part, one '@' and a domain")
-    if any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in text):
+    # ASCII fast path: printable ASCII without a space has no white space and no
+    # control character; only other text needs the per-character look.
+    plain = text.isascii() and text.isprintable() and " " not in text
+    if not plain and any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in text):
         raise InvalidEmail(detail="white space or control characters inside the address")
     if len(local.encode()) > MAX_LOCAL_PART_LENGTH:
         raise InvalidEmail(detail=f"local part over {MAX_LOCAL_PART_LENGTH} bytes")
