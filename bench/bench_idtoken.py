@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -161,7 +162,8 @@ def benchmarks(scale: Scale) -> Iterator[Case]:
             note="google-auth refetches and reparses the x509 certs on every call",
         )
     finally:
-        server.shutdown()
+        if not sys.is_finalizing():  # at exit the daemon thread is gone: nothing to stop
+            server.shutdown()
         server.server_close()
 
 

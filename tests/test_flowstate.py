@@ -459,3 +459,8 @@ def test_return_to_accepts_nothing_a_browser_could_read_as_another_host(text):
     assert value.startswith("/")
     assert not value.startswith("//")
     assert "\\" not in value
+
+
+def test_flow_states_are_hashable_values():
+    state = sign_in_state(extra={"a": "b"})
+    assert len({state, state}) == 1

@@ -265,3 +265,10 @@ def test_construction_makes_no_network_call(monkeypatch, store):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     google = GoogleProvider(client_id="id", client_secret="secret")
     Auth(store, secret_key=SECRET, providers=[google])
+
+
+@pytest.mark.parametrize("value", ["\ud800", "é", "x" * 10_000])
+def test_odd_callback_state_values_are_invalid_flow_state(auth, value):
+    start = auth.begin_sign_in("google", redirect_uri=CALLBACK)
+    with pytest.raises(InvalidFlowState):
+        auth.complete(state=start.state, params={"state": value, "code": "c", "iss": value})

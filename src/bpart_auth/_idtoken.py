@@ -29,7 +29,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeGuard
 
 from cryptography.exceptions import InvalidSignature
@@ -41,13 +41,11 @@ from bpart_auth._jwks import SUPPORTED_ALGORITHMS, PublicKey
 from bpart_auth.errors import ConfigurationError, InvalidIdToken
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from bpart_auth._jwks import JWKSCache
 
 __all__ = ["DEFAULT_ALGORITHMS", "IssuerCheck", "validate_id_token"]
 
-IssuerCheck: TypeAlias = "str | Collection[str] | Callable[[Mapping[str, Any]], bool]"
+IssuerCheck: TypeAlias = str | Collection[str] | Callable[[Mapping[str, Any]], bool]
 """An exact issuer, a set of accepted issuers, or a test of the (verified) claims."""
 
 DEFAULT_ALGORITHMS: Final = (
@@ -98,8 +96,11 @@ def _decode_segment(segment: str) -> bytes:
     return decoded
 
 
+_JSON: Final = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def _json_object(segment: str) -> dict[str, Any]:
-    value = json.loads(_decode_segment(segment), parse_constant=_refuse_constant)
+    value = _JSON.decode(_decode_segment(segment).decode("utf-8"))
     if not isinstance(value, dict):
         raise TypeError("not a JSON object")
     return value

@@ -267,7 +267,7 @@ class Auth:
             raise errors.InvalidFlowState(detail=f"no provider {flow.provider!r} configured")
         returned = params.get("state")
         if not isinstance(returned, str) or not hmac.compare_digest(
-            returned.encode(), flow.state.encode()
+            returned.encode("utf-8", "surrogatepass"), flow.state.encode()
         ):
             raise errors.InvalidFlowState(detail="the callback's state is not this flow's")
         if not self._single_use.consume(

@@ -187,7 +187,7 @@ class FlowState:
     return_to: str | None = None
     account_id: str | None = None
     invite_token_hash: str | None = None
-    extra: Mapping[str, str] = field(default_factory=_ReadOnlyMapping, repr=False)
+    extra: Mapping[str, str] = field(default_factory=_ReadOnlyMapping, repr=False, hash=False)
     issued_at: datetime
     expires_at: datetime
 

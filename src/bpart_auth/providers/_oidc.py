@@ -129,7 +129,7 @@ class OIDCClient:
             if self.metadata().get("authorization_response_iss_parameter_supported") is True:
                 raise InvalidFlowState(detail=f"{self.provider}: callback without iss")
             return
-        if not hmac.compare_digest(returned.encode(), issuer.encode()):
+        if not hmac.compare_digest(returned.encode("utf-8", "surrogatepass"), issuer.encode()):
             raise InvalidFlowState(
                 detail=f"{self.provider}: callback iss {returned!r} is not {issuer!r}"
             )
