@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Final
@@ -255,7 +256,9 @@ class Auth:
             now=self._clock(),
             lifetime=self._flow_lifetime,
         )
-        url = provider.authorization_url(flow)
+        url, extra = provider.authorization_url(flow)
+        if extra:
+            flow = dataclasses.replace(flow, extra=extra)
         return FlowStart(url=url, state=self._sealer.seal(flow), expires_at=flow.expires_at)
 
     def _open(self, sealed: str, params: Mapping[str, str]) -> FlowState:

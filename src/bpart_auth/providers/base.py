@@ -30,8 +30,14 @@ class Provider(Protocol):
         """Whether a verified email may find an existing account at first sign-in."""
         ...
 
-    def authorization_url(self, flow: FlowState) -> str:
-        """The URL to send the browser to, carrying the flow's state, nonce and PKCE."""
+    def authorization_url(self, flow: FlowState) -> tuple[str, Mapping[str, str]]:
+        """The URL to send the browser to, and what the provider needs back later.
+
+        The URL carries the flow's state, and a nonce and a PKCE challenge (the
+        flow's, or the provider library's own). The mapping is sealed into the flow
+        state as `extra` and comes back on the `flow` given to `complete`; keep it
+        to a few short strings.
+        """
         ...
 
     def complete(self, flow: FlowState, params: Mapping[str, str]) -> VerifiedIdentity:

@@ -88,12 +88,12 @@ class GoogleProvider:
         """Always `"google"`."""
         return "google"
 
-    def authorization_url(self, flow: FlowState) -> str:
+    def authorization_url(self, flow: FlowState) -> tuple[str, Mapping[str, str]]:
         """See `Provider.authorization_url`; asks Google to show its account chooser."""
         extra = {"prompt": "select_account"}
         if self.hosted_domains is not None and len(self.hosted_domains) == 1:
             (extra["hd"],) = self.hosted_domains  # a hint for the chooser; `hd` is checked
-        return self._oidc.authorization_url(flow, **extra)
+        return self._oidc.authorization_url(flow, **extra), {}
 
     def complete(self, flow: FlowState, params: Mapping[str, str]) -> VerifiedIdentity:
         """See `Provider.complete`."""
