@@ -30,6 +30,7 @@ class Case:
     high: float | None = None
     low: float | None = None
     note: str = ""
+    repeats: int | None = None  # more samples for slow, noisy cases (argon2 with p=4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,7 @@ def measure(case: Case, *, repeats: int, sample_seconds: float) -> Result:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(repeats):
+        for _ in range(case.repeats or repeats):
             baseline_samples.append(_sample(case.baseline, baseline_number))
             subject_samples.append(_sample(case.subject, subject_number))
     finally:
