@@ -74,6 +74,7 @@ from bpart_auth.models import (
 from bpart_auth.passwords import RFC_9106_LOW_MEMORY, Argon2Parameters, PasswordPolicy
 from bpart_auth.providers.base import Provider
 from bpart_auth.providers.google import GoogleProvider
+from bpart_auth.providers.microsoft import MicrosoftProvider
 from bpart_auth.services.passwords import PasswordService
 from bpart_auth.store.base import (
     AccountRecords,
@@ -130,6 +131,7 @@ __all__ = [
     "LinkedIdentity",
     "MemoryStore",
     "MemoryThrottle",
+    "MicrosoftProvider",
     "Outcome",
     "OutcomeKind",
     "PasswordMatchesEmail",
