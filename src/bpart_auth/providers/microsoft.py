@@ -178,13 +178,16 @@ class MicrosoftProvider:
             # which browsers withhold SameSite=Lax session cookies, so the app would
             # lose the flow state; the code in the query is PKCE-bound and single-use.
             warnings.filterwarnings("ignore", message="response_mode='form_post'")
-            msal_flow = app.initiate_auth_code_flow(
-                _SCOPES,
-                redirect_uri=flow.redirect_uri,
-                state=flow.state,
-                prompt="select_account",
-                response_mode="query",
-            )
+            try:
+                msal_flow = app.initiate_auth_code_flow(
+                    _SCOPES,
+                    redirect_uri=flow.redirect_uri,
+                    state=flow.state,
+                    prompt="select_account",
+                    response_mode="query",
+                )
+            except ValueError as exc:
+                raise ConfigurationError(detail=f"microsoft: msal refused: {exc}") from exc
         return str(msal_flow["auth_uri"]), {
             "msal_code_verifier": msal_flow["code_verifier"],
             "msal_nonce": msal_flow["nonce"],
@@ -209,8 +212,12 @@ class MicrosoftProvider:
             result = self._app().acquire_token_by_auth_code_flow(msal_flow, dict(params))
         except ValueError as exc:  # msal: state mismatch, or a malformed response
             raise InvalidFlowState(detail=f"microsoft: msal refused the callback: {exc}") from exc
+        except RuntimeError as exc:  # msal: the ID token's nonce is not the flow's
+            raise InvalidIdToken(provider="microsoft", detail=f"nonce: {exc}") from exc
         except requests.RequestException as exc:
             raise ProviderUnavailable(provider="microsoft", detail=str(exc)) from exc
+        except Exception as exc:  # the msal boundary: nothing of msal's gets out raw
+            raise ProviderError(provider="microsoft", detail=f"msal failed: {exc!r}") from exc
         if "error" in result:
             raise self._error(str(result["error"]), result.get("error_description"), None)
         id_token = result.get("id_token")

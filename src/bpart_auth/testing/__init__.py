@@ -4,6 +4,8 @@
   `Auth(..., password_hashing=CHEAP_FOR_TESTS)` in tests only, never in production.
 - `FakeGoogle`: an in-process Google (discovery, keys, codes with PKCE, signed ID
   tokens) for an app's own tests; needs `responses` (the `test` extra).
+- `FakeMicrosoft`: the same for Entra ID (tenant-style discovery, `tid`/`oid` claims,
+  switches for a tenant requiring admin consent and for declined consent).
 - `StoreContract`: the store contract kit, a pytest base class every
   `AccountStore` implementation passes unchanged (needs pytest).
 
@@ -18,12 +20,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bpart_auth.passwords import CHEAP_FOR_TESTS
-from bpart_auth.testing.fakes import FakeAuthorizeError, FakeGoogle
+from bpart_auth.testing.fakes import FakeAuthorizeError, FakeGoogle, FakeMicrosoft
 
 if TYPE_CHECKING:
     from bpart_auth.testing.store_contract import StoreContract
 
-__all__ = ["CHEAP_FOR_TESTS", "FakeAuthorizeError", "FakeGoogle", "StoreContract"]
+__all__ = [
+    "CHEAP_FOR_TESTS",
+    "FakeAuthorizeError",
+    "FakeGoogle",
+    "FakeMicrosoft",
+    "StoreContract",
+]
 
 
 def __getattr__(name: str) -> Any:  # noqa: ANN401 - module attributes of any kind

@@ -54,10 +54,14 @@ class FakeIdentityProvider:
     """One OpenID provider: discovery, JWKS, authorization and token endpoints."""
 
     base_url: str
-    issuer: str
+    issuer: str  # may hold "{tenantid}", filled from each token's `tid` (Entra style)
     client_id: str
     client_secret: str
     token_lifetime: int = 3600
+    metadata_path: str = "/.well-known/openid-configuration"
+    authorization_path: str = "/o/oauth2/v2/auth"
+    token_path: str = "/token"  # noqa: S105 - a URL path, not a secret
+    jwks_path: str = "/oauth2/v3/certs"
     _key: rsa.RSAPrivateKey = field(init=False, repr=False)
     _kid: str = field(init=False)
     _grants: dict[str, _Grant] = field(init=False, default_factory=dict, repr=False)
@@ -73,20 +77,20 @@ class FakeIdentityProvider:
     @property
     def metadata_url(self) -> str:
         """The discovery document's URL."""
-        return f"{self.base_url}/.well-known/openid-configuration"
+        return f"{self.base_url}{self.metadata_path}"
 
     @property
     def authorization_endpoint(self) -> str:
         """Where the browser is sent."""
-        return f"{self.base_url}/o/oauth2/v2/auth"
+        return f"{self.base_url}{self.authorization_path}"
 
     def metadata(self) -> dict[str, Any]:
         """The discovery document."""
         return {
             "issuer": self.issuer,
             "authorization_endpoint": self.authorization_endpoint,
-            "token_endpoint": f"{self.base_url}/token",
-            "jwks_uri": f"{self.base_url}/oauth2/v3/certs",
+            "token_endpoint": f"{self.base_url}{self.token_path}",
+            "jwks_uri": f"{self.base_url}{self.jwks_path}",
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -145,7 +149,7 @@ class FakeIdentityProvider:
         code = secrets.token_urlsafe(24)
         with self._lock:
             self._grants[code] = _Grant(
-                claims={**claims, "nonce": query["nonce"]},
+                claims={"nonce": query["nonce"], **claims},
                 redirect_uri=query["redirect_uri"],
                 code_challenge=query["code_challenge"],
             )
@@ -155,7 +159,7 @@ class FakeIdentityProvider:
         """An RS256 ID token with this provider's key; `claims` override the defaults."""
         now = int(time.time())
         payload = {
-            "iss": self.issuer,
+            "iss": self.issuer.replace("{tenantid}", str(claims.get("tid", ""))),
             "aud": self.client_id,
             "azp": self.client_id,
             "iat": now,

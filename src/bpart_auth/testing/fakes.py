@@ -1,10 +1,11 @@
-"""`FakeGoogle`: an in-process Google for an app's own tests."""
+"""`FakeGoogle` and `FakeMicrosoft`: in-process identity providers for an app's tests."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, final
 
 from bpart_auth.providers.google import GOOGLE_ISSUER, GoogleProvider
+from bpart_auth.providers.microsoft import MULTI_TENANT, MicrosoftProvider
 from bpart_auth.testing._fake_idp import FakeAuthorizeError, FakeIdentityProvider
 
 if TYPE_CHECKING:
@@ -13,11 +14,39 @@ if TYPE_CHECKING:
 
     import responses
 
-__all__ = ["FakeAuthorizeError", "FakeGoogle"]
+__all__ = ["FakeAuthorizeError", "FakeGoogle", "FakeMicrosoft"]
+
+
+class _ResponsesContext:
+    """Serve a fake's endpoints through its own `responses.RequestsMock` in a `with`."""
+
+    _mock: responses.RequestsMock | None = None
+
+    def install(self, mock: responses.RequestsMock) -> None:
+        """Serve the fake's endpoints through a `responses.RequestsMock` you own."""
+        raise NotImplementedError
+
+    def _start(self) -> None:
+        import responses  # noqa: PLC0415 - only the fakes need it (the `test` extra)
+
+        self._mock = responses.RequestsMock(assert_all_requests_are_fired=False)
+        self._mock.start()
+        self.install(self._mock)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock.reset()
+            self._mock = None
 
 
 @final
-class FakeGoogle:
+class FakeGoogle(_ResponsesContext):
     """Google, in process: real discovery, keys, codes with PKCE, signed ID tokens.
 
     Its endpoints are served through `responses` (installed with the `test` extra),
@@ -56,7 +85,6 @@ class FakeGoogle:
             client_id=client_id,
             client_secret=client_secret,
         )
-        self._mock: responses.RequestsMock | None = None
 
     @property
     def metadata_url(self) -> str:
@@ -126,20 +154,139 @@ class FakeGoogle:
         self._idp.install(mock)
 
     def __enter__(self) -> FakeGoogle:
-        import responses  # noqa: PLC0415 - only the fakes need it (the `test` extra)
-
-        self._mock = responses.RequestsMock(assert_all_requests_are_fired=False)
-        self._mock.start()
-        self.install(self._mock)
+        self._start()
         return self
 
-    def __exit__(
+
+@final
+class FakeMicrosoft(_ResponsesContext):
+    """Microsoft Entra ID, in process: tenant-style discovery and keys, msal-ready.
+
+    One authority (`tenant`) with Entra's endpoint layout and a `{tenantid}` issuer
+    template for `common`/`organizations`/`consumers`; RS256 ID tokens with Entra's
+    claim shapes (`tid`, `oid`, `preferred_username`, v2.0 issuer per tenant); codes
+    bound to PKCE and the redirect URI. Served through `responses` like `FakeGoogle`.
+
+    Args:
+        tenant: The authority the app is configured with.
+        client_id: The client id the fake accepts.
+        client_secret: Its secret.
+        authority_host: Where the fake's endpoints live (never contacted for real).
+        consent_required_tenants: Tenant ids whose users get AADSTS65001 (the
+            organization requires an admin to approve the app).
+
+    Examples:
+        >>> from bpart_auth import Auth, Identity, IdentityNotLinked, MemoryStore
+        >>> with FakeMicrosoft() as microsoft:
+        ...     auth = Auth(MemoryStore(), secret_key="a test secret key, 32 bytes long!",
+        ...                 providers=[microsoft.provider()])
+        ...     start = auth.begin_sign_in("microsoft", redirect_uri="https://app.test/cb")
+        ...     params = microsoft.authorize(start.url, oid="oid-1")
+        ...     try:
+        ...         auth.complete(state=start.state, params=params)
+        ...     except IdentityNotLinked as error:
+        ...         print(error.code)
+        identity_not_linked
+    """
+
+    WORK_TENANT = "11111111-2222-3333-4444-555555555555"
+
+    def __init__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
+        *,
+        tenant: str = "organizations",
+        client_id: str = "00000000-0000-0000-0000-00000000c11e",
+        client_secret: str = "fake-microsoft-secret",  # noqa: S107 - a fake's fixed secret
+        authority_host: str = "https://login.fake-microsoft.test",
+        consent_required_tenants: Collection[str] = (),
     ) -> None:
-        if self._mock is not None:
-            self._mock.stop()
-            self._mock.reset()
-            self._mock = None
+        self.tenant = tenant
+        self.authority_host = authority_host
+        issuer_tenant = "{tenantid}" if tenant in MULTI_TENANT else tenant
+        self._idp = FakeIdentityProvider(
+            base_url=f"{authority_host}/{tenant}",
+            issuer=f"{authority_host}/{issuer_tenant}/v2.0",
+            client_id=client_id,
+            client_secret=client_secret,
+            metadata_path="/v2.0/.well-known/openid-configuration",
+            authorization_path="/oauth2/v2.0/authorize",
+            token_path="/oauth2/v2.0/token",  # noqa: S106 - a URL path
+            jwks_path="/discovery/v2.0/keys",
+        )
+        self.consent_required_tenants = frozenset(consent_required_tenants)
+
+    @property
+    def requests_seen(self) -> dict[str, int]:
+        """How many requests each endpoint path has served."""
+        return self._idp.requests_seen
+
+    def provider(self, *, allowed_tenants: Collection[str] | None = None) -> MicrosoftProvider:
+        """A `MicrosoftProvider` configured against this fake."""
+        return MicrosoftProvider(
+            client_id=self._idp.client_id,
+            client_secret=self._idp.client_secret,
+            tenant=self.tenant,
+            allowed_tenants=allowed_tenants,
+            authority_host=self.authority_host,
+        )
+
+    def authorize(
+        self,
+        url: str,
+        *,
+        oid: str = "aaaaaaaa-0000-0000-0000-000000000001",
+        tenant_id: str = WORK_TENANT,
+        email: str | None = "ann@contoso.example",
+        preferred_username: str = "ann@contoso.example",
+        name: str = "",
+        decline: bool = False,
+        claims: dict[str, Any] | None = None,
+    ) -> dict[str, str]:
+        """Play a Microsoft user at the authorization URL; the callback's parameters.
+
+        Args:
+            url: `FlowStart.url`.
+            oid: The user's object id.
+            tenant_id: The user's tenant (`CONSUMER_TENANT` for a personal account).
+            email: The optional, unverified `email` claim.
+            preferred_username: Shown by Entra; never an identifier.
+            name: Display name.
+            decline: The user cancels at the consent prompt (AADSTS65004).
+            claims: Extra or overriding ID-token claims.
+
+        Raises:
+            FakeAuthorizeError: The URL is not a request Entra would accept.
+        """
+        if decline:
+            error = {
+                "error": "access_denied",
+                "error_subcode": "cancel",
+                "error_description": "AADSTS65004: User declined to consent to access the app.",
+            }
+            return self._idp.authorize(url, claims={}, error=error)
+        if tenant_id in self.consent_required_tenants:
+            error = {
+                "error": "consent_required",
+                "error_description": "AADSTS65001: The user or administrator has not "
+                "consented to use the application.",
+            }
+            return self._idp.authorize(url, claims={}, error=error)
+        identity: dict[str, Any] = {
+            "sub": f"pairwise-{oid}",
+            "oid": oid,
+            "tid": tenant_id,
+            "preferred_username": preferred_username,
+            "name": name,
+            "ver": "2.0",
+        }
+        if email is not None:
+            identity["email"] = email
+        return self._idp.authorize(url, claims={**identity, **(claims or {})})
+
+    def install(self, mock: responses.RequestsMock) -> None:
+        """Serve the fake's endpoints through a `responses.RequestsMock` you own."""
+        self._idp.install(mock)
+
+    def __enter__(self) -> FakeMicrosoft:
+        self._start()
+        return self
