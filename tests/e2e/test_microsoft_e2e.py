@@ -137,3 +137,26 @@ def test_tampered_and_replayed_state_are_refused(oidc_server, store):
     assert auth.complete(state=start.state, params=params).account.id == ann.id
     with pytest.raises(InvalidFlowState):
         auth.complete(state=start.state, params=params)
+
+
+def test_states_swapped_between_providers_are_refused(oidc_server, store):
+    from .test_google_e2e import google  # noqa: PLC0415
+
+    auth = Auth(
+        store,
+        secret_key=SECRET,
+        providers=[google(oidc_server), microsoft(oidc_server)],
+        password_hashing=CHEAP_FOR_TESTS,
+    )
+    google_start = auth.begin_sign_in("google", redirect_uri=oidc_server.redirect_uri)
+    microsoft_start = auth.begin_sign_in("microsoft", redirect_uri=oidc_server.redirect_uri)
+    microsoft_params = oidc_server.authorize(microsoft_start.url, login="work")
+    google_params = oidc_server.authorize(google_start.url, login="ann")
+    with pytest.raises(InvalidFlowState):
+        auth.complete(state=google_start.state, params=microsoft_params)
+    with pytest.raises(InvalidFlowState):
+        auth.complete(state=microsoft_start.state, params=google_params)
+    # A Microsoft callback carrying the Google flow's state: the Google issuer is expected.
+    forged = {**microsoft_params, "state": google_params["state"]}
+    with pytest.raises(InvalidFlowState):
+        auth.complete(state=google_start.state, params=forged)
