@@ -24,6 +24,7 @@ REQUIRED_ARGUMENTS: dict[type[errors.AuthError], dict[str, object]] = {
     errors.IdentityAlreadyLinked: {"provider": "microsoft"},
     errors.IdentityNotLinked: {"provider": "microsoft"},
     errors.ProviderAlreadyLinked: {"provider": "google"},
+    errors.InviteEmailMismatch: {"provider": "google"},
     errors.TooManyAttempts: {"retry_after": 30.0},
     errors.ProviderError: {"provider": "google"},
     errors.ConsentDeclined: {"provider": "google"},

@@ -11,6 +11,7 @@ Examples:
 
 import typing
 
+from bpart_auth._events import AuthEvent, EventKind
 from bpart_auth._throttle import (
     FailureLimit,
     MemoryThrottle,
@@ -42,6 +43,7 @@ from bpart_auth.errors import (
     InvalidResetToken,
     InvalidReturnTo,
     InviteAlreadyUsed,
+    InviteEmailMismatch,
     InviteExpired,
     InviteRevoked,
     LastSignInMethod,
@@ -69,12 +71,14 @@ from bpart_auth.models import (
     Outcome,
     OutcomeKind,
     ProviderName,
+    SignInMethods,
     VerifiedIdentity,
 )
 from bpart_auth.passwords import RFC_9106_LOW_MEMORY, Argon2Parameters, PasswordPolicy
 from bpart_auth.providers.base import Provider
 from bpart_auth.providers.google import GoogleProvider
 from bpart_auth.providers.microsoft import MicrosoftProvider
+from bpart_auth.services.invites import InviteService
 from bpart_auth.services.passwords import PasswordService
 from bpart_auth.store.base import (
     AccountRecords,
@@ -100,11 +104,13 @@ __all__ = [
     "Argon2Parameters",
     "Auth",
     "AuthError",
+    "AuthEvent",
     "ConfigurationError",
     "ConsentDeclined",
     "EmailAlreadyRegistered",
     "EmailNotVerified",
     "ErrorCode",
+    "EventKind",
     "FailureLimit",
     "FlowStart",
     "GoogleProvider",
@@ -123,9 +129,11 @@ __all__ = [
     "InvalidReturnTo",
     "Invite",
     "InviteAlreadyUsed",
+    "InviteEmailMismatch",
     "InviteExpired",
     "InviteRecords",
     "InviteRevoked",
+    "InviteService",
     "InviteStatus",
     "LastSignInMethod",
     "LinkedIdentity",
@@ -151,6 +159,7 @@ __all__ = [
     "ResetTokenRecords",
     "SQLStore",
     "SQLThrottle",
+    "SignInMethods",
     "StoreUnavailable",
     "TenantNotAllowed",
     "Throttle",

@@ -2,36 +2,32 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hmac
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from bpart_auth import errors
 from bpart_auth._email import normalize_email
+from bpart_auth._events import AuthEvent, EventKind, Events
 from bpart_auth._single_use import MemoryGuard, SingleUseGuard, StoreGuard
-from bpart_auth.flowstate import DEFAULT_LIFETIME, FlowSealer, new_flow_state
-from bpart_auth.models import FlowStart, Outcome
+from bpart_auth.flowstate import DEFAULT_LIFETIME, FlowSealer
+from bpart_auth.models import SignInMethods
 from bpart_auth.passwords import (
     RFC_9106_LOW_MEMORY,
     Argon2Parameters,
     PasswordHasher,
     PasswordPolicy,
 )
+from bpart_auth.services.flows import FlowService, FlowSettings
+from bpart_auth.services.invites import InviteService
 from bpart_auth.services.passwords import PasswordService
-from bpart_auth.services.signin import sign_in_with_identity
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Collection, Mapping, Sequence
 
     from bpart_auth._throttle import Throttle
-    from bpart_auth.flowstate import FlowIntent, FlowState
-    from bpart_auth.models import Account, ProviderName
+    from bpart_auth.models import Account, FlowStart, LinkedIdentity, Outcome, ProviderName
     from bpart_auth.providers.base import Provider
     from bpart_auth.store.base import AccountStore
-
-_FLOW_STATE: Final = "flow_state"
-_PROVIDER_NAMES: Final = {"google": "Google", "microsoft": "Microsoft"}
 
 
 def _utc_now() -> datetime:
@@ -52,6 +48,10 @@ class Auth:
             it can (`SQLStore`, `MemoryStore`: shared by every app instance on the
             same database), else this process's memory.
         flow_lifetime: How long a redirect flow may take (10 minutes by default).
+        invite_email_must_match: Providers whose (verified) email must equal the
+            invited email when an invitation is accepted with them. By default
+            Google only: for Microsoft the invitation token is the proof, since
+            Entra does not verify emails.
         password_policy: Rules for new passwords; NIST SP 800-63B-4 defaults.
         password_hashing: argon2id parameters; RFC 9106's low-memory profile by
             default. Tests may pass `CHEAP_FOR_TESTS`.
@@ -79,6 +79,7 @@ class Auth:
         providers: Sequence[Provider] = (),
         single_use: SingleUseGuard | None = None,
         flow_lifetime: timedelta = DEFAULT_LIFETIME,
+        invite_email_must_match: Collection[str] = ("google",),
         password_policy: PasswordPolicy | None = None,
         password_hashing: Argon2Parameters = RFC_9106_LOW_MEMORY,
         throttle: Throttle | None = None,
@@ -86,33 +87,58 @@ class Auth:
     ) -> None:
         self._store = store
         self._clock = clock
-        self._providers = _index_providers(providers)
-        self._sealer = None
+        providers_by_name = _index_providers(providers)
+        sealer = None
         if secret_key is not None:
-            self._sealer = FlowSealer(
+            sealer = FlowSealer(
                 secret_key,
                 fallback_secret_keys=fallback_secret_keys,
                 lifetime=flow_lifetime,
                 clock=clock,
             )
-        elif self._providers:
+        elif providers_by_name:
             raise errors.ConfigurationError(
                 detail="Auth: providers need a secret_key to seal the flow state"
             )
-        self._flow_lifetime = flow_lifetime
         if single_use is None:
             single_use = (
                 StoreGuard(store, clock=clock)  # type: ignore[arg-type]  # checked by hasattr
                 if hasattr(store, "consume_once")
                 else MemoryGuard(clock=clock)
             )
-        self._single_use = single_use
+        self._events = Events()
         self._policy = password_policy if password_policy is not None else PasswordPolicy()
         self._hasher = PasswordHasher(password_hashing)
+        self._flows = FlowService(
+            store=store,
+            providers=providers_by_name,
+            settings=FlowSettings(
+                sealer=sealer,
+                single_use=single_use,
+                lifetime=flow_lifetime,
+                invite_email_must_match=frozenset(invite_email_must_match),
+                clock=clock,
+            ),
+            events=self._events,
+        )
         self.passwords = PasswordService(
-            store=store, policy=self._policy, hasher=self._hasher, throttle=throttle, clock=clock
+            store=store,
+            policy=self._policy,
+            hasher=self._hasher,
+            throttle=throttle,
+            clock=clock,
+            events=self._events,
         )
         """Password sign-in, change and reset (`PasswordService`)."""
+        self.invites = InviteService(
+            store=store,
+            flows=self._flows,
+            policy=self._policy,
+            hasher=self._hasher,
+            events=self._events,
+            clock=clock,
+        )
+        """Invitations (`InviteService`)."""
 
     # Accounts
 
@@ -200,84 +226,116 @@ class Auth:
             InvalidReturnTo: `return_to` is not a same-site relative path.
             ProviderUnavailable: The provider's discovery document could not be read.
         """
-        return self._begin(
+        return self._flows.begin(
             provider, intent="sign_in", redirect_uri=redirect_uri, return_to=return_to
         )
 
-    def complete(self, *, state: str, params: Mapping[str, str]) -> Outcome:
-        """Finish any redirect flow, from the callback request.
+    def begin_link(
+        self,
+        provider: ProviderName,
+        *,
+        account_id: str,
+        redirect_uri: str,
+        return_to: str | None = None,
+    ) -> FlowStart:
+        """Start linking a provider to a signed-in account (from the profile page).
+
+        Then `complete` returns an outcome of kind `"linked"` with a message for the
+        app's notification. The account id is sealed into the flow: the flow can
+        complete for that account only.
+
+        Raises:
+            AccountNotFound: No account has this id.
+            AccountDisabled: The account is disabled.
+            ConfigurationError: The provider is not configured.
+        """
+        account = self.get_account(account_id)
+        if account.disabled:
+            raise errors.AccountDisabled
+        return self._flows.begin(
+            provider,
+            intent="link",
+            redirect_uri=redirect_uri,
+            return_to=return_to,
+            account_id=account.id,
+        )
+
+    def complete(
+        self,
+        *,
+        state: str,
+        params: Mapping[str, str],
+        signed_in_account_id: str | None = None,
+    ) -> Outcome:
+        """Finish any redirect flow (sign-in, link, invitation), from the callback request.
 
         Args:
             state: The sealed state `begin_*` returned (from the session; pop it).
-            params: The callback's query (or form) parameters.
+            params: The callback's query parameters.
+            signed_in_account_id: The account signed in to this session, if any. A
+                link flow then completes only for that same account.
 
         Returns:
-            What happened: `outcome.kind` is `"signed_in"` (for now), with the
-            account, the identity, a message for the user and `return_to`.
+            What happened: `outcome.kind` is `"signed_in"`, `"linked"` or
+            `"registered"`, with the account, the identity, a message for the user
+            and `return_to`.
 
         Raises:
             InvalidFlowState: The state is missing, tampered with, expired, used
                 before, or does not match the callback (another flow or provider).
             ConsentDeclined: The user declined at the provider.
+            AdminConsentRequired: The user's organization must approve the app.
             ProviderError: The provider refused (a subclass says how).
-            IdentityNotLinked: No account has this identity.
-            EmailNotVerified: The provider did not verify the matching email.
+            IdentityNotLinked: (sign-in) No account has this identity.
+            EmailNotVerified: The provider did not verify the email that had to match.
             AccountDisabled: The account is disabled.
+            IdentityAlreadyLinked: (link, invitation) Another account has the identity.
+            InvalidInvite: (invitation) It can no longer be accepted; a subclass,
+                `InviteEmailMismatch`, when the provider's email must be the invited
+                one and is not.
         """
-        flow = self._open(state, params)
-        provider = self._providers[flow.provider]  # _open checked it is configured
-        verified = provider.complete(flow, params)
-        account = sign_in_with_identity(self._store, provider, verified, clock=self._clock)
-        name = _PROVIDER_NAMES.get(provider.name, provider.name)
-        return Outcome(
-            kind="signed_in",
-            account=account,
-            identity=verified.identity,
-            message=f"You are signed in with {name}.",
-            return_to=flow.return_to,
+        return self._flows.complete(state, params, signed_in_account_id=signed_in_account_id)
+
+    def unlink(self, account_id: str, provider: ProviderName) -> LinkedIdentity | None:
+        """Remove the account's identity of a provider; None if there was none.
+
+        Raises:
+            LastSignInMethod: It is the account's only way to sign in.
+            AccountNotFound: No account has this id.
+        """
+        removed = self._store.unlink_identity(
+            account_id=account_id, provider=provider, now=self._clock()
+        )
+        if removed is not None:
+            account = self._store.get_account(account_id)
+            self._events.emit(
+                AuthEvent(kind="unlinked", account=account, identity=removed.identity)
+            )
+        return removed
+
+    def sign_in_methods(self, account_id: str) -> SignInMethods:
+        """What an account can sign in with, for the profile page.
+
+        Raises:
+            AccountNotFound: No account has this id.
+        """
+        account = self.get_account(account_id)
+        return SignInMethods(
+            password=account.has_password,
+            identities=tuple(self._store.list_identities(account_id)),
         )
 
-    def _begin(
-        self,
-        provider_name: str,
-        *,
-        intent: FlowIntent,
-        redirect_uri: str,
-        return_to: str | None,
-    ) -> FlowStart:
-        provider = self._providers.get(provider_name)
-        if provider is None or self._sealer is None:
-            raise errors.ConfigurationError(detail=f"Auth: no provider {provider_name!r}")
-        flow = new_flow_state(
-            intent=intent,
-            provider=provider.name,
-            redirect_uri=redirect_uri,
-            return_to=return_to,
-            now=self._clock(),
-            lifetime=self._flow_lifetime,
-        )
-        url, extra = provider.authorization_url(flow)
-        if extra:
-            flow = dataclasses.replace(flow, extra=extra)
-        return FlowStart(url=url, state=self._sealer.seal(flow), expires_at=flow.expires_at)
+    def on(self, event: EventKind, callback: Callable[[AuthEvent], object]) -> None:
+        """Call `callback(event)` after every event of a kind, to audit or send emails.
 
-    def _open(self, sealed: str, params: Mapping[str, str]) -> FlowState:
-        """Open the sealed state and check it belongs to this callback, once."""
-        if self._sealer is None:
-            raise errors.InvalidFlowState(detail="Auth has no secret_key")
-        flow = self._sealer.open(sealed)
-        if flow.provider not in self._providers:
-            raise errors.InvalidFlowState(detail=f"no provider {flow.provider!r} configured")
-        returned = params.get("state")
-        if not isinstance(returned, str) or not hmac.compare_digest(
-            returned.encode("utf-8", "surrogatepass"), flow.state.encode()
-        ):
-            raise errors.InvalidFlowState(detail="the callback's state is not this flow's")
-        if not self._single_use.consume(
-            purpose=_FLOW_STATE, key=flow.state, expires_at=flow.expires_at
-        ):
-            raise errors.InvalidFlowState(detail="this flow was completed already")
-        return flow
+        Kinds: `signed_in`, `linked`, `unlinked`, `invite_created`,
+        `invite_accepted`, `password_changed`. A failing callback does not undo the
+        change; its exception is logged on the `bpart_auth.events` logger.
+
+        Raises:
+            ConfigurationError: An unknown kind, or a callback that is not callable.
+        """
+        self._events.on(event, callback)
 
 
 def _index_providers(providers: Sequence[Provider]) -> dict[str, Provider]:

@@ -30,7 +30,8 @@ AuthError                          auth_error
 ├── InvalidInvite                  invite_invalid
 │   ├── InviteExpired              invite_expired
 │   ├── InviteAlreadyUsed          invite_used
-│   └── InviteRevoked              invite_revoked
+│   ├── InviteRevoked              invite_revoked
+│   └── InviteEmailMismatch        invite_email_mismatch
 ├── InvalidResetToken              reset_token_invalid
 │   └── ResetTokenExpired          reset_token_expired
 ├── InvalidFlowState               invalid_flow_state
@@ -83,6 +84,7 @@ __all__ = [
     "InvalidResetToken",
     "InvalidReturnTo",
     "InviteAlreadyUsed",
+    "InviteEmailMismatch",
     "InviteExpired",
     "InviteRevoked",
     "LastSignInMethod",
@@ -127,6 +129,7 @@ ErrorCode = Literal[
     "invite_expired",
     "invite_used",
     "invite_revoked",
+    "invite_email_mismatch",
     "reset_token_invalid",
     "reset_token_expired",
     "invalid_flow_state",
@@ -443,6 +446,25 @@ class InviteRevoked(InvalidInvite):
 
     code: ClassVar[ErrorCode] = "invite_revoked"
     default_message = "This invitation is no longer valid. Please ask for a new invitation."
+
+
+class InviteEmailMismatch(InvalidInvite):
+    """The provider account's email is not the invited one (where they must match).
+
+    Args:
+        provider: The provider's name.
+    """
+
+    code: ClassVar[ErrorCode] = "invite_email_mismatch"
+
+    def __init__(self, *, provider: str, detail: str | None = None) -> None:
+        name = _display_name(provider)
+        super().__init__(
+            f"This invitation was sent to another email address. Accept it with the "
+            f"{name} account of the invited address.",
+            detail=detail,
+        )
+        self.provider = provider
 
 
 class InvalidResetToken(AuthError):

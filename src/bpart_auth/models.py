@@ -24,6 +24,7 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "ProviderName",
+    "SignInMethods",
     "VerifiedIdentity",
 ]
 
@@ -291,3 +292,27 @@ class Outcome:
     identity: Identity
     message: str
     return_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignInMethods:
+    """What an account can sign in with: what a profile page shows.
+
+    Attributes:
+        password: Whether the account has a password.
+        identities: The linked provider identities, oldest first.
+    """
+
+    password: bool
+    identities: tuple[LinkedIdentity, ...]
+
+    @property
+    def providers(self) -> frozenset[str]:
+        """The names of the linked providers."""
+        return frozenset(link.identity.provider for link in self.identities)
+
+    def can_unlink(self, provider: str) -> bool:
+        """Whether unlinking this provider leaves another way to sign in."""
+        if provider not in self.providers:
+            return False
+        return self.password or len(self.identities) > 1

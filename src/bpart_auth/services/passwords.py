@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from bpart_auth import errors
 from bpart_auth._email import normalize_email
+from bpart_auth._events import AuthEvent, Events
 from bpart_auth._throttle import Throttle
 from bpart_auth._tokens import new_token, token_hash
 
@@ -35,6 +36,7 @@ class PasswordService:
         hasher: PasswordHasher,
         throttle: Throttle | None,
         clock: Callable[[], datetime],
+        events: Events | None = None,
         reset_lifetime: timedelta = DEFAULT_RESET_LIFETIME,
     ) -> None:
         self._store = store
@@ -43,6 +45,7 @@ class PasswordService:
         self._throttle = throttle if throttle is not None else Throttle()
         self._clock = clock
         self._reset_lifetime = reset_lifetime
+        self._events = events if events is not None else Events()
 
     def sign_in(self, email: str, password: str, *, client_address: str | None = None) -> Account:
         """Sign in with email and password.
@@ -97,6 +100,7 @@ class PasswordService:
                 account.id, old=account.password_hash, new=new_hash
             ):
                 account = self._store.get_account(account.id) or account
+        self._events.emit(AuthEvent(kind="signed_in", account=account, method="password"))
         return account
 
     def change(self, account_id: str, *, current: str, new: str) -> Account:
@@ -131,7 +135,11 @@ class PasswordService:
             self._throttle.failed(email=account.email, client_address=None)
             raise errors.InvalidCredentials
         new_hash = self._hasher.hash(self._policy.check(new, email=account.email))
-        return self._store.set_password_hash(account.id, password_hash=new_hash, now=self._clock())
+        changed = self._store.set_password_hash(
+            account.id, password_hash=new_hash, now=self._clock()
+        )
+        self._events.emit(AuthEvent(kind="password_changed", account=changed, method="change"))
+        return changed
 
     def begin_reset(self, email: str) -> str | None:
         """Start a password reset: a token to email to the user, or None.
@@ -183,6 +191,8 @@ class PasswordService:
         if account is None:
             raise errors.InvalidResetToken
         new_hash = self._hasher.hash(self._policy.check(new_password, email=account.email))
-        return self._store.complete_reset(
+        changed = self._store.complete_reset(
             token_hash=hashed_token, password_hash=new_hash, now=self._clock()
         )
+        self._events.emit(AuthEvent(kind="password_changed", account=changed, method="reset"))
+        return changed

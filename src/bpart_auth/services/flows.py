@@ -1,0 +1,218 @@
+"""Redirect flows: start one for an intent, and finish it at the one callback."""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+from typing import TYPE_CHECKING, Final
+
+from bpart_auth import errors
+from bpart_auth._email import normalize_email
+from bpart_auth._events import AuthEvent
+from bpart_auth.flowstate import new_flow_state
+from bpart_auth.models import FlowStart, Outcome
+from bpart_auth.services.signin import sign_in_with_identity
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Mapping
+    from datetime import datetime, timedelta
+
+    from bpart_auth._events import Events
+    from bpart_auth._single_use import SingleUseGuard
+    from bpart_auth.flowstate import FlowIntent, FlowSealer, FlowState
+    from bpart_auth.models import Account, VerifiedIdentity
+    from bpart_auth.providers.base import Provider
+    from bpart_auth.store.base import AccountStore
+
+_FLOW_STATE: Final = "flow_state"
+PROVIDER_NAMES: Final = {"google": "Google", "microsoft": "Microsoft"}
+
+
+def display_name(provider: str) -> str:
+    """The name users know a provider by."""
+    return PROVIDER_NAMES.get(provider, provider.capitalize())
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FlowSettings:
+    """How flows behave; fixed when `Auth` is built."""
+
+    sealer: FlowSealer | None
+    single_use: SingleUseGuard
+    lifetime: timedelta
+    invite_email_must_match: Collection[str]
+    clock: Callable[[], datetime]
+
+
+class FlowService:
+    """Starts flows (`sign_in`, `link`, `accept_invite`) and completes them."""
+
+    def __init__(
+        self,
+        *,
+        store: AccountStore,
+        providers: Mapping[str, Provider],
+        settings: FlowSettings,
+        events: Events,
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._settings = settings
+        self._events = events
+
+    def begin(
+        self,
+        provider_name: str,
+        *,
+        intent: FlowIntent,
+        redirect_uri: str,
+        return_to: str | None,
+        account_id: str | None = None,
+        invite_token_hash: str | None = None,
+    ) -> FlowStart:
+        """Seal a new flow and build the provider's URL."""
+        provider = self._providers.get(provider_name)
+        sealer = self._settings.sealer
+        if provider is None or sealer is None:
+            raise errors.ConfigurationError(detail=f"Auth: no provider {provider_name!r}")
+        flow = new_flow_state(
+            intent=intent,
+            provider=provider.name,
+            redirect_uri=redirect_uri,
+            return_to=return_to,
+            account_id=account_id,
+            invite_token_hash=invite_token_hash,
+            now=self._settings.clock(),
+            lifetime=self._settings.lifetime,
+        )
+        url, extra = provider.authorization_url(flow)
+        if extra:
+            flow = dataclasses.replace(flow, extra=extra)
+        return FlowStart(url=url, state=sealer.seal(flow), expires_at=flow.expires_at)
+
+    def complete(
+        self, sealed: str, params: Mapping[str, str], *, signed_in_account_id: str | None
+    ) -> Outcome:
+        """Open the state, check it against the callback once, and act on its intent."""
+        flow = self._open(sealed, params)
+        if (
+            flow.intent == "link"
+            and signed_in_account_id is not None
+            and signed_in_account_id != flow.account_id
+        ):
+            raise errors.InvalidFlowState(detail="this link flow is another account's")
+        provider = self._providers[flow.provider]
+        verified = provider.complete(flow, params)
+        if flow.intent == "link":
+            return self._link(flow, verified)
+        if flow.intent == "accept_invite":
+            return self._accept(flow, verified)
+        account = sign_in_with_identity(self._store, provider, verified, clock=self._settings.clock)
+        self._events.emit(
+            AuthEvent(
+                kind="signed_in",
+                account=account,
+                identity=verified.identity,
+                method=provider.name,
+            )
+        )
+        return Outcome(
+            kind="signed_in",
+            account=account,
+            identity=verified.identity,
+            message=f"You are signed in with {display_name(provider.name)}.",
+            return_to=flow.return_to,
+        )
+
+    def _link(self, flow: FlowState, verified: VerifiedIdentity) -> Outcome:
+        account_id = flow.account_id or ""
+        account = self._enabled(account_id)
+        link = self._store.link_identity(
+            account_id=account.id,
+            identity=verified.identity,
+            email=verified.email,
+            now=self._settings.clock(),
+        )
+        account = self._enabled(account_id)
+        self._events.emit(AuthEvent(kind="linked", account=account, identity=link.identity))
+        name = display_name(flow.provider)
+        return Outcome(
+            kind="linked",
+            account=account,
+            identity=link.identity,
+            message=f"Your {name} account is now linked. You can sign in with {name} from now on.",
+            return_to=flow.return_to,
+        )
+
+    def _accept(self, flow: FlowState, verified: VerifiedIdentity) -> Outcome:
+        token_hash = flow.invite_token_hash or ""
+        invite = self._store.find_invite(token_hash)
+        if invite is None:
+            raise errors.InvalidInvite
+        if flow.provider in self._settings.invite_email_must_match:
+            self._check_invited_email(invite.email, verified)
+        account = self._store.accept_invite(
+            token_hash=token_hash,
+            name=verified.name[:200],
+            password_hash=None,
+            identity=verified.identity,
+            identity_email=verified.email,
+            now=self._settings.clock(),
+        )
+        accepted = self._store.find_invite(token_hash) or invite
+        self._events.emit(
+            AuthEvent(
+                kind="invite_accepted",
+                account=account,
+                identity=verified.identity,
+                invite=accepted,
+                method=flow.provider,
+            )
+        )
+        return Outcome(
+            kind="registered",
+            account=account,
+            identity=verified.identity,
+            message=f"Welcome! Your account is ready; sign in with "
+            f"{display_name(flow.provider)} from now on.",
+            return_to=flow.return_to,
+        )
+
+    @staticmethod
+    def _check_invited_email(invited: str, verified: VerifiedIdentity) -> None:
+        provider = verified.identity.provider
+        try:
+            reported = normalize_email(verified.email or "")
+        except errors.InvalidEmail:
+            reported = None
+        if reported != invited:
+            raise errors.InviteEmailMismatch(provider=provider)
+        if not verified.email_verified:
+            raise errors.EmailNotVerified(provider=provider)
+
+    def _enabled(self, account_id: str) -> Account:
+        account = self._store.get_account(account_id)
+        if account is None:
+            raise errors.AccountNotFound
+        if account.disabled:
+            raise errors.AccountDisabled
+        return account
+
+    def _open(self, sealed: str, params: Mapping[str, str]) -> FlowState:
+        """Open the sealed state and check it belongs to this callback, once."""
+        sealer = self._settings.sealer
+        if sealer is None:
+            raise errors.InvalidFlowState(detail="Auth has no secret_key")
+        flow = sealer.open(sealed)
+        if flow.provider not in self._providers:
+            raise errors.InvalidFlowState(detail=f"no provider {flow.provider!r} configured")
+        returned = params.get("state")
+        if not isinstance(returned, str) or not hmac.compare_digest(
+            returned.encode("utf-8", "surrogatepass"), flow.state.encode()
+        ):
+            raise errors.InvalidFlowState(detail="the callback's state is not this flow's")
+        if not self._settings.single_use.consume(
+            purpose=_FLOW_STATE, key=flow.state, expires_at=flow.expires_at
+        ):
+            raise errors.InvalidFlowState(detail="this flow was completed already")
+        return flow
