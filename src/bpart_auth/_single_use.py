@@ -33,6 +33,7 @@ import threading
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
+from bpart_auth._redis import redis_client
 from bpart_auth.errors import ConfigurationError, InvalidInput, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -178,30 +179,10 @@ class RedisGuard:
         timeout: float = 2.0,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        try:
-            import redis  # noqa: PLC0415 - optional dependency, only when used
-        except ImportError as exc:
-            raise ConfigurationError(
-                detail="RedisGuard needs the redis package: pip install 'bpart-auth[redis]'"
-            ) from exc
-        if not isinstance(prefix, str):
-            raise ConfigurationError(detail="prefix must be a non-empty str")
-        if not prefix:
-            raise ConfigurationError(detail="prefix must be a non-empty str")
+        self._client, self._errors = redis_client(
+            client, timeout=timeout, prefix=prefix, owner="RedisGuard"
+        )
         _check_clock(clock)
-        if isinstance(client, str):
-            try:
-                client = redis.Redis.from_url(
-                    client, socket_timeout=timeout, socket_connect_timeout=timeout
-                )
-            except ValueError as exc:
-                raise ConfigurationError(detail=f"not a Redis URL: {exc}") from exc
-        elif not isinstance(client, redis.Redis):
-            raise ConfigurationError(
-                detail=f"client must be a redis.Redis or a URL, got {type(client).__name__}"
-            )
-        self._client: redis.Redis = client
-        self._errors = redis.RedisError
         self._clock = clock
         self.prefix = prefix
 

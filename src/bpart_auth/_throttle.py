@@ -49,6 +49,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Final, Protocol, cast, runtime_checkable
 
 from bpart_auth._email import normalize_email
+from bpart_auth._redis import redis_client
 from bpart_auth.errors import (
     ConfigurationError,
     InvalidEmail,
@@ -248,29 +249,9 @@ class RedisThrottle:
         prefix: str = "bpart_auth:throttle:",
         timeout: float = 2.0,
     ) -> None:
-        try:
-            import redis  # noqa: PLC0415 - optional dependency, only when used
-        except ImportError as exc:
-            raise ConfigurationError(
-                detail="RedisThrottle needs the redis package: pip install 'bpart-auth[redis]'"
-            ) from exc
-        if not isinstance(prefix, str):
-            raise ConfigurationError(detail=f"prefix must be a str, got {type(prefix).__name__}")
-        if not prefix:
-            raise ConfigurationError(detail="prefix must be a non-empty string")
-        if isinstance(client, str):
-            try:
-                client = redis.Redis.from_url(
-                    client, socket_timeout=timeout, socket_connect_timeout=timeout
-                )
-            except ValueError as exc:
-                raise ConfigurationError(detail=f"not a Redis URL: {exc}") from exc
-        elif not isinstance(client, redis.Redis):
-            raise ConfigurationError(
-                detail=f"client must be a redis.Redis or a URL, got {type(client).__name__}"
-            )
-        self._client: redis.Redis = client
-        self._errors = redis.RedisError
+        self._client, self._errors = redis_client(
+            client, timeout=timeout, prefix=prefix, owner="RedisThrottle"
+        )
         self.prefix = prefix
 
     def retry_after(self, key: str, *, limit: FailureLimit, now: float) -> float | None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Final
 from bpart_auth import errors
 from bpart_auth._events import AuthEvent
 from bpart_auth._tokens import new_token, token_hash
+from bpart_auth.store._checks import refuse_unusable_invite
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -124,13 +125,7 @@ class InviteService:
         invite = self._store.find_invite(token_hash(token, purpose="invite"))
         if invite is None:
             raise errors.InvalidInvite
-        status = invite.status(self._clock())
-        if status == "expired":
-            raise errors.InviteExpired
-        if status == "accepted":
-            raise errors.InviteAlreadyUsed
-        if status == "revoked":
-            raise errors.InviteRevoked
+        refuse_unusable_invite(invite, self._clock())
         return invite
 
     def accept_with_password(self, token: str, *, password: str, name: str = "") -> Account:

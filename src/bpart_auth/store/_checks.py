@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bpart_auth import errors
 from bpart_auth._email import normalize_email
 from bpart_auth.errors import InvalidInput
 from bpart_auth.store.base import MAX_NAME_LENGTH, MAX_TEXT_LENGTH
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from datetime import datetime
 
-    from bpart_auth.models import Identity
+    from bpart_auth.models import Identity, Invite
 
 MAX_INVITE_DATA_ITEMS = 50
 
@@ -73,3 +75,14 @@ def check_invite_data(data: Mapping[str, str]) -> dict[str, str]:
         )
         for key, value in data.items()
     }
+
+
+def refuse_unusable_invite(invite: Invite, now: datetime, *, allow_expired: bool = False) -> None:
+    """Raise the `InvalidInvite` subclass for an invitation that is not pending at `now`."""
+    status = invite.status(now)
+    if status == "accepted":
+        raise errors.InviteAlreadyUsed
+    if status == "revoked":
+        raise errors.InviteRevoked
+    if status == "expired" and not allow_expired:
+        raise errors.InviteExpired

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from bpart_auth import errors
 from bpart_auth.models import Account, LinkedIdentity
 from bpart_auth.store import _schema
+from bpart_auth.store._checks import refuse_unusable_invite
 from bpart_auth.store._queries import (
     ACCOUNT_COLUMNS,
     IDENTITY_COLUMNS,
@@ -232,7 +233,7 @@ def renew_invite(connection: Connection, invite_id: str, values: Mapping[str, An
         raise
     invite = load_invite(connection, invite_id)
     if not renewed:
-        refuse(invite, values["created_at"], allow_expired=True)
+        refuse_unusable_invite(invite, values["created_at"], allow_expired=True)
     return invite
 
 
@@ -253,7 +254,7 @@ def accept_invite(
     if row is None:
         raise errors.InvalidInvite
     invite = invite_from_row(row)
-    refuse(invite, now)
+    refuse_unusable_invite(invite, now)
     # The single use: of concurrent acceptances the database lets exactly one UPDATE
     # match; the others wait for it to commit, then match nothing. A concurrent resend
     # changes the token, so the old one no longer matches either.
@@ -263,7 +264,7 @@ def accept_invite(
         .values(accepted_at=now)
     ).rowcount
     if won != 1:
-        refuse(load_invite(connection, invite.id), now)
+        refuse_unusable_invite(load_invite(connection, invite.id), now)
         raise errors.InvalidInvite
     account = Account(
         id=str(uuid.uuid4()),
@@ -320,17 +321,6 @@ def usable(now: datetime) -> tuple[Any, ...]:
         invites.c.revoked_at.is_(None),
         invites.c.expires_at > now,
     )
-
-
-def refuse(invite: Invite, now: datetime, *, allow_expired: bool = False) -> None:
-    """Raise the `InvalidInvite` subclass for an invitation that is not pending."""
-    status = invite.status(now)
-    if status == "accepted":
-        raise errors.InviteAlreadyUsed
-    if status == "revoked":
-        raise errors.InviteRevoked
-    if status == "expired" and not allow_expired:
-        raise errors.InviteExpired
 
 
 def token_in_use() -> errors.InvalidInput:

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 
 from bpart_auth import errors
 from bpart_auth.models import Account, Identity, Invite, LinkedIdentity
-from bpart_auth.store._checks import check_identity, check_invite_data, check_name, clean_email
+from bpart_auth.store._checks import (
+    check_identity,
+    check_invite_data,
+    check_name,
+    clean_email,
+    refuse_unusable_invite,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -209,7 +215,7 @@ class MemoryStore:
             invite = self._invites.get(invite_id)
             if invite is None:
                 raise errors.InvalidInvite
-            _raise_unless_usable(invite, now, allow_expired=True)
+            refuse_unusable_invite(invite, now, allow_expired=True)
             renewed = dataclasses.replace(invite, created_at=now, expires_at=expires_at)
             self._invites[invite_id] = renewed
             self._set_invite_token(invite_id, token_hash)
@@ -240,7 +246,7 @@ class MemoryStore:
             if invite_id is None:
                 raise errors.InvalidInvite
             invite = self._invites[invite_id]
-            _raise_unless_usable(invite, now)
+            refuse_unusable_invite(invite, now)
             if identity is not None and identity in self._links:
                 raise errors.IdentityAlreadyLinked(provider=identity.provider)
             account = self._insert_account(
@@ -376,13 +382,3 @@ class MemoryStore:
     def _drop_reset_tokens(self, account_id: str) -> None:
         for token_hash in [h for h, t in self._reset_tokens.items() if t.account_id == account_id]:
             del self._reset_tokens[token_hash]
-
-
-def _raise_unless_usable(invite: Invite, now: datetime, *, allow_expired: bool = False) -> None:
-    status = invite.status(now)
-    if status == "accepted":
-        raise errors.InviteAlreadyUsed
-    if status == "revoked":
-        raise errors.InviteRevoked
-    if status == "expired" and not allow_expired:
-        raise errors.InviteExpired
