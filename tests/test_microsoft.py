@@ -155,6 +155,14 @@ def test_single_tenant_refuses_other_tenants(store):
         pytest.param({"nonce": "another-nonce"}, "nonce", id="wrong-nonce"),
         pytest.param({"tid": "not-a-guid"}, "iss", id="tid-not-a-tenant"),
         pytest.param({"oid": ""}, "oid", id="no-oid"),
+        pytest.param({"nonce": None}, "nonce", id="no-nonce"),
+        pytest.param({"sub": ""}, "sub", id="empty-sub"),
+        pytest.param({"iss": None}, "iss", id="no-iss"),
+        pytest.param(
+            {"aud": ["00000000-0000-0000-0000-00000000c11e", "other"], "azp": "other"},
+            "azp",
+            id="several-aud-wrong-azp",
+        ),
     ],
 )
 def test_bad_id_tokens_are_refused(store, organizations, claims, detail):
