@@ -272,3 +272,8 @@ def test_odd_callback_state_values_are_invalid_flow_state(auth, value):
     start = auth.begin_sign_in("google", redirect_uri=CALLBACK)
     with pytest.raises(InvalidFlowState):
         auth.complete(state=start.state, params={"state": value, "code": "c", "iss": value})
+
+
+def test_provider_names(auth, store):
+    assert auth.provider_names == ("google",)
+    assert Auth(store).provider_names == ()

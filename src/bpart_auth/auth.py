@@ -140,6 +140,17 @@ class Auth:
         )
         """Invitations (`InviteService`)."""
 
+    @property
+    def provider_names(self) -> tuple[str, ...]:
+        """The configured providers' names, in the order given (for login pages).
+
+        Examples:
+            >>> from bpart_auth import Auth, MemoryStore
+            >>> Auth(MemoryStore()).provider_names
+            ()
+        """
+        return self._flows.provider_names
+
     # Accounts
 
     def create_account(self, *, email: str, password: str | None = None, name: str = "") -> Account:

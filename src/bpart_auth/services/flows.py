@@ -60,6 +60,11 @@ class FlowService:
         self._settings = settings
         self._events = events
 
+    @property
+    def provider_names(self) -> tuple[str, ...]:
+        """The configured providers' names."""
+        return tuple(self._providers)
+
     def begin(
         self,
         provider_name: str,
