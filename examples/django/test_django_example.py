@@ -1,0 +1,180 @@
+import html
+import re
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import django_example
+import pytest
+import responses
+from django.test import Client
+
+from bpart_auth import Auth, MemoryStore
+from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle, FakeMicrosoft
+
+SECRET = "a test secret key, 32 bytes long!"
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class App:
+    auth: Auth
+    google: FakeGoogle
+    microsoft: FakeMicrosoft
+    client: Client
+
+    def text(self, url, **kwargs):
+        response = self.client.get(url, follow=True, **kwargs)
+        return html.unescape(response.content.decode())
+
+    def post(self, url, data=None):
+        response = self.client.post(url, data or {}, follow=True)
+        return html.unescape(response.content.decode())
+
+    def sign_in(self, email, password=PASSWORD):
+        response = self.client.post("/login", {"email": email, "password": password})
+        assert response.status_code == 302
+        return response
+
+    def redirect_flow(self, start_url, fake, **claims):
+        """POST `start_url`, play the user at the fake provider, GET the callback."""
+        response = self.client.post(start_url)
+        assert response.status_code == 302
+        params = fake.authorize(response["Location"], **claims)
+        return self.client.get("/auth/callback?" + urlencode(params))
+
+
+@pytest.fixture
+def mock():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def start(mock, microsoft=None):
+    google, microsoft = FakeGoogle(), microsoft or FakeMicrosoft()
+    google.install(mock)
+    microsoft.install(mock)
+    auth = Auth(
+        MemoryStore(),
+        secret_key=SECRET,
+        providers=[google.provider(), microsoft.provider()],
+        password_hashing=CHEAP_FOR_TESTS,
+    )
+    django_example.configure(auth, secret_key=SECRET)  # settings once; the Auth every time
+    return App(auth, google, microsoft, Client())
+
+
+@pytest.fixture
+def app(mock):
+    return start(mock)
+
+
+def test_password_sign_in_and_wrong_password(app):
+    app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    assert app.client.get("/")["Location"] == "/login"
+
+    page = app.post("/login", {"email": "boss@example.com", "password": "wrong password!"})
+    assert "The email address or password is incorrect." in page
+    assert app.client.get("/").status_code == 302
+
+    assert app.sign_in("boss@example.com")["Location"] == "/"
+    assert "Signed in as boss@example.com" in app.text("/")
+
+
+def test_google_sign_in_by_verified_email(app):
+    ann = app.auth.create_account(email="ann@example.com")
+    response = app.redirect_flow("/login/google", app.google, email="ann@example.com")
+    assert response["Location"] == "/"
+    assert "Signed in as ann@example.com" in app.text("/")
+    assert app.auth.sign_in_methods(ann.id).providers == {"google"}
+
+
+def test_microsoft_refused_until_linked_from_profile(app):
+    boss = app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    response = app.redirect_flow("/login/microsoft", app.microsoft, oid="oid-boss")
+    assert response["Location"] == "/login"
+    assert "This Microsoft account is not linked to any user here." in app.text("/login")
+
+    app.sign_in("boss@example.com")
+    response = app.redirect_flow("/profile/link/microsoft", app.microsoft, oid="oid-boss")
+    assert response["Location"] == "/profile"
+    page = app.text("/profile")  # the session survives the link's credential stamp
+    assert "Your Microsoft account is now linked." in page
+    assert "Unlink Microsoft" in page
+
+    app.client.post("/logout")
+    assert app.client.get("/").status_code == 302
+    response = app.redirect_flow("/login/microsoft", app.microsoft, oid="oid-boss")
+    assert response["Location"] == "/"
+    assert "Signed in as boss@example.com" in app.text("/")
+
+    page = app.post("/profile/unlink/microsoft")  # the password remains: allowed
+    assert "Microsoft is no longer linked." in page
+    assert "Link Microsoft" in page
+    assert app.auth.sign_in_methods(boss.id).providers == set()
+
+
+def invite(app, email):
+    app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    app.sign_in("boss@example.com")
+    page = app.post("/admin/invites", {"email": email})
+    assert f"Invitation for {email}" in page
+    assert email in page.split("<ul>")[1]  # pending
+    app.client.post("/logout")
+    return re.search(r"http://testserver(/invite/[\w-]+)", page).group(1)
+
+
+def test_invitation_accepted_with_password(app):
+    link = invite(app, "bob@example.com")
+    assert "Invitation for bob@example.com" in app.text(link)
+
+    page = app.post(f"{link}/password", {"name": "Bob", "password": PASSWORD})
+    assert "Signed in as bob@example.com" in page
+    assert app.client.get(link).status_code == 410  # used
+
+
+def test_invitation_accepted_with_microsoft(app):
+    link = invite(app, "bob@example.com")
+    response = app.redirect_flow(f"{link}/microsoft", app.microsoft, oid="oid-bob")
+    assert response["Location"] == "/"
+    assert "Signed in as bob@example.com" in app.text("/")
+
+    app.client.post("/logout")
+    app.redirect_flow("/login/microsoft", app.microsoft, oid="oid-bob")
+    assert "Signed in as bob@example.com" in app.text("/")
+
+
+def test_unlinking_the_last_method_is_refused(app):
+    ann = app.auth.create_account(email="ann@example.com")
+    app.redirect_flow("/login/google", app.google, email="ann@example.com")
+
+    page = app.post("/profile/unlink/google")
+    assert "You can't remove your only way to sign in." in page
+    assert app.auth.sign_in_methods(ann.id).providers == {"google"}
+    assert "Signed in as ann@example.com" in app.text("/")
+
+
+def test_admin_consent_required_shows_the_consent_url(mock):
+    app = start(mock, FakeMicrosoft(consent_required_tenants=[FakeMicrosoft.WORK_TENANT]))
+    response = app.redirect_flow("/login/microsoft", app.microsoft)
+    assert response.status_code == 403
+    page = html.unescape(response.content.decode())
+    assert "Your organization must approve this app" in page
+    consent_url = re.search(r'href="([^"]+)"', page).group(1)
+    assert consent_url.startswith(f"{app.microsoft.authority_host}/")
+    assert "adminconsent" in consent_url
+
+
+@pytest.mark.parametrize("change", ["disable", "password"])
+def test_session_ends_when_account_disabled_or_credentials_change(app, change):
+    boss = app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    app.sign_in("boss@example.com")
+    assert app.client.get("/").status_code == 200
+
+    if change == "disable":
+        app.auth.disable_account(boss.id)
+    else:  # changed in another session
+        app.auth.passwords.change(boss.id, current=PASSWORD, new="another good passphrase")
+    response = app.client.get("/")
+    assert response["Location"] == "/login"
+    assert "Your session has ended." in app.text("/login")
+    assert app.client.get("/profile")["Location"] == "/login"  # not just this request
