@@ -327,3 +327,14 @@ def test_two_app_instances_share_the_limit_on_redis(store, clock, redis_client, 
     for auth in (first, second):
         with pytest.raises(TooManyAttempts):
             auth.sign_in_with_password("ann@example.com", PASSWORD)
+
+
+def test_session_account_ends_sessions_older_than_a_credential_change(auth, clock, ann):
+    signed_in_at = clock.now
+    assert auth.session_account(ann.id, signed_in_at=signed_in_at) == ann
+    clock.advance(minutes=1)
+    changed = auth.passwords.change(ann.id, current=PASSWORD, new=NEW_PASSWORD)
+    assert auth.session_account(ann.id, signed_in_at=signed_in_at) is None
+    assert auth.session_account(ann.id, signed_in_at=changed.credentials_changed_at) == changed
+    auth.disable_account(ann.id)
+    assert auth.session_account(ann.id, signed_in_at=changed.credentials_changed_at) is None
