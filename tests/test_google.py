@@ -277,3 +277,19 @@ def test_odd_callback_state_values_are_invalid_flow_state(auth, value):
 def test_provider_names(auth, store):
     assert auth.provider_names == ("google",)
     assert Auth(store).provider_names == ()
+
+
+def test_first_sign_in_by_email_reports_the_link(auth, fake, ann):
+    events = []
+    auth.on("linked", events.append)
+    auth.on("signed_in", events.append)
+    sign_in(auth, fake, sub="g-1")
+    sign_in(auth, fake, sub="g-1")
+    assert [event.kind for event in events] == ["linked", "signed_in", "signed_in"]
+
+
+def test_a_second_google_identity_with_the_same_email_is_not_linked(auth, fake, ann, store):
+    sign_in(auth, fake, sub="g-1")
+    with pytest.raises(IdentityNotLinked):
+        sign_in(auth, fake, sub="g-2")
+    assert [link.identity.subject for link in store.list_identities(ann.id)] == ["g-1"]

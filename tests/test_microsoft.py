@@ -15,6 +15,7 @@ from bpart_auth import (
     ConsentDeclined,
     Identity,
     IdentityNotLinked,
+    InvalidFlowState,
     InvalidIdToken,
     MemoryStore,
     MicrosoftProvider,
@@ -314,3 +315,38 @@ def test_discovery_and_keys_are_fetched_once(store, organizations):
         sign_in(auth, organizations)
     assert organizations.requests_seen["/organizations/discovery/v2.0/keys"] == 1
     assert organizations.requests_seen["/organizations/oauth2/v2.0/token"] == 3
+
+
+def test_msal_keeps_no_tokens(store, organizations):
+    auth, ann = make(store, organizations)
+    link(store, ann)
+    provider = auth._flows._providers["microsoft"]
+    for _ in range(3):
+        sign_in(auth, organizations)
+    cache = provider._app().token_cache
+    assert list(cache.search("AccessToken")) == []
+    assert list(cache.search("IdToken")) == []
+    assert list(cache.search("Account")) == []
+
+
+@pytest.mark.parametrize(
+    ("iss", "refused"),
+    [
+        pytest.param(None, False, id="absent"),
+        pytest.param(f"https://login.fake-microsoft.test/{WORK}/v2.0", False, id="a-tenant"),
+        pytest.param("https://accounts.google.com", True, id="google"),
+        pytest.param("https://login.fake-microsoft.test/evil/v2.0", True, id="not-a-tenant"),
+    ],
+)
+def test_callback_iss_is_checked(store, organizations, iss, refused):
+    auth, ann = make(store, organizations)
+    link(store, ann)
+    start = auth.begin_sign_in("microsoft", redirect_uri=CALLBACK)
+    params = organizations.authorize(start.url, oid=OID)
+    if iss is not None:
+        params["iss"] = iss
+    if refused:
+        with pytest.raises(InvalidFlowState):
+            auth.complete(state=start.state, params=params)
+    else:
+        assert auth.complete(state=start.state, params=params).account.id == ann.id

@@ -12,6 +12,7 @@ Examples:
 import typing
 
 from bpart_auth._events import AuthEvent, EventKind
+from bpart_auth._single_use import MemoryGuard, RedisGuard, SingleUseGuard, StoreGuard
 from bpart_auth._throttle import (
     FailureLimit,
     MemoryThrottle,
@@ -137,6 +138,7 @@ __all__ = [
     "InviteStatus",
     "LastSignInMethod",
     "LinkedIdentity",
+    "MemoryGuard",
     "MemoryStore",
     "MemoryThrottle",
     "MicrosoftProvider",
@@ -154,12 +156,15 @@ __all__ = [
     "ProviderError",
     "ProviderName",
     "ProviderUnavailable",
+    "RedisGuard",
     "RedisThrottle",
     "ResetTokenExpired",
     "ResetTokenRecords",
     "SQLStore",
     "SQLThrottle",
     "SignInMethods",
+    "SingleUseGuard",
+    "StoreGuard",
     "StoreUnavailable",
     "TenantNotAllowed",
     "Throttle",

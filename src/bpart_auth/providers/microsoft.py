@@ -73,6 +73,21 @@ _MESSAGES: Final[Mapping[str, str]] = {
 }
 
 
+def _forgetful_cache(msal_module: Any) -> Any:  # noqa: ANN401 - msal is untyped
+    """A token cache that keeps nothing: sign-in needs no stored tokens.
+
+    msal's default in-memory cache keeps the access token, ID token and account of
+    every sign-in for the life of the process: memory that only grows, and personal
+    data kept for no purpose.
+    """
+
+    class ForgetfulCache(msal_module.TokenCache):  # type: ignore[misc]  # msal is untyped (Any base)
+        def add(self, event: Any, **kwargs: Any) -> None:  # noqa: ANN401
+            del event, kwargs
+
+    return ForgetfulCache()
+
+
 def _check_tenant(tenant: object) -> str:
     if not isinstance(tenant, str):
         raise ConfigurationError(detail="microsoft: tenant must be a str")
@@ -196,6 +211,7 @@ class MicrosoftProvider:
 
     def complete(self, flow: FlowState, params: Mapping[str, str]) -> VerifiedIdentity:
         """See `Provider.complete`."""
+        self._check_issuer_parameter(params)
         if "error" in params:
             raise self._error(
                 params["error"], params.get("error_description"), params.get("error_subcode")
@@ -234,6 +250,20 @@ class MicrosoftProvider:
             nonce=nonce,
         )
         return self._identity(claims)
+
+    def _check_issuer_parameter(self, params: Mapping[str, str]) -> None:
+        """Mix-up defence (RFC 9207): an `iss` in the callback must be this cloud's.
+
+        Entra's issuer names the user's tenant, unknown before the token, so any
+        tenant id fills the discovery document's `{tenantid}` template.
+        """
+        returned = params.get("iss")
+        if returned is None:
+            return
+        template = str(self._oidc.metadata()["issuer"])
+        pattern = re.escape(template).replace(re.escape("{tenantid}"), _GUID.pattern)
+        if not re.fullmatch(pattern, returned):
+            raise InvalidFlowState(detail=f"microsoft: callback iss {returned!r} is not ours")
 
     def _identity(self, claims: Mapping[str, Any]) -> VerifiedIdentity:
         tenant_id, object_id = claims.get("tid"), claims.get("oid")
@@ -324,6 +354,7 @@ class MicrosoftProvider:
                         validate_authority=known,
                         instance_discovery=None if known else False,
                         exclude_scopes=["offline_access"],
+                        token_cache=_forgetful_cache(msal),
                     )
                 except ValueError as exc:
                     raise ConfigurationError(detail=f"microsoft: msal refused: {exc}") from exc

@@ -112,7 +112,11 @@ class FlowService:
             return self._link(flow, verified)
         if flow.intent == "accept_invite":
             return self._accept(flow, verified)
-        account = sign_in_with_identity(self._store, provider, verified, clock=self._settings.clock)
+        account, linked_now = sign_in_with_identity(
+            self._store, provider, verified, clock=self._settings.clock
+        )
+        if linked_now:
+            self._events.emit(AuthEvent(kind="linked", account=account, identity=verified.identity))
         self._events.emit(
             AuthEvent(
                 kind="signed_in",

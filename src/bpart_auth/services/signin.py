@@ -22,13 +22,16 @@ def sign_in_with_identity(
     verified: VerifiedIdentity,
     *,
     clock: Callable[[], datetime],
-) -> Account:
+) -> tuple[Account, bool]:
     """The account a verified provider identity signs in to.
 
     The identity (provider, issuer, subject) decides. Only when no account has it,
     and only for a provider that allows it (Google), an account is found by email,
     and only if the provider verified that email; the identity is then linked to it,
     so the email is never needed again.
+
+    Returns:
+        The account, and whether the identity was linked to it just now.
 
     Raises:
         IdentityNotLinked: No account has the identity (nor, for Google, its email).
@@ -38,13 +41,15 @@ def sign_in_with_identity(
         ProviderAlreadyLinked: The account has another identity of this provider.
     """
     account = store.find_account_by_identity(verified.identity)
+    linked_now = False
     if account is None and provider.email_sign_in and verified.email:
         account = _by_verified_email(store, verified, clock=clock)
+        linked_now = account is not None
     if account is None:
         raise errors.IdentityNotLinked(provider=provider.name)
     if account.disabled:
         raise errors.AccountDisabled
-    return account
+    return account, linked_now
 
 
 def _by_verified_email(
@@ -61,7 +66,14 @@ def _by_verified_email(
         raise errors.EmailNotVerified(provider=verified.identity.provider)
     if account.disabled:
         raise errors.AccountDisabled
-    store.link_identity(
-        account_id=account.id, identity=verified.identity, email=verified.email, now=clock()
-    )
+    try:
+        store.link_identity(
+            account_id=account.id, identity=verified.identity, email=verified.email, now=clock()
+        )
+    except errors.ProviderAlreadyLinked as exc:
+        # The account has another Google identity: this one is simply not linked. The
+        # user signs in another way, and unlinks and links from the profile to switch.
+        raise errors.IdentityNotLinked(
+            provider=verified.identity.provider, detail="the account has another identity"
+        ) from exc
     return store.get_account(account.id) or account
