@@ -18,16 +18,16 @@ or pin the URL you registered with the providers.
 
 import os
 import secrets
-import time
+from datetime import datetime
 
 from flask import Flask, flash, g, redirect, render_template_string, request, session, url_for
 
-from bpart_auth import AccountNotFound, AdminConsentRequired, Auth, AuthError
+from bpart_auth import AdminConsentRequired, Auth, AuthError
 
 PUBLIC = {"login", "login_with", "callback", "invite", "accept"}  # all other pages need sign-in
 
 
-def create_app(auth: Auth, *, secret_key: str, secure_cookies: bool = True) -> Flask:  # noqa: C901, PLR0915
+def create_app(auth: Auth, *, secret_key: str, secure_cookies: bool = True) -> Flask:  # noqa: C901
     app = Flask(__name__)
     app.config.update(SECRET_KEY=secret_key, SESSION_COOKIE_SAMESITE="Lax")
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SECURE=secure_cookies)
@@ -42,7 +42,7 @@ def create_app(auth: Auth, *, secret_key: str, secure_cookies: bool = True) -> F
 
     def sign_in(account, message, to="/"):
         session.clear()  # a new session: nothing from before survives a sign-in
-        session.update(account_id=account.id, since=time.time())
+        session.update(account_id=account.id, since=account.credentials_changed_at.isoformat())
         flash(message)
         return redirect(to)
 
@@ -52,12 +52,11 @@ def create_app(auth: Auth, *, secret_key: str, secure_cookies: bool = True) -> F
         sent = request.form.get("csrf", "").encode()
         if request.method == "POST" and not secrets.compare_digest(sent, csrf.encode()):
             return "Missing or wrong CSRF token.", 400
-        try:
-            account = auth.get_account(session["account_id"]) if "account_id" in session else None
-        except AccountNotFound:
-            account = None
-        since = session.get("since", 0)
-        if account and (account.disabled or account.credentials_changed_at.timestamp() > since):
+        since = session.get("since")  # None, or the credentials the session signed in with
+        account = since and auth.session_account(
+            session["account_id"], signed_in_at=datetime.fromisoformat(since)
+        )
+        if since and not account:  # gone, disabled, or its credentials changed since
             session.clear()
             flash("Your session has ended. Please sign in again.")
             account = None
@@ -107,7 +106,8 @@ def create_app(auth: Auth, *, secret_key: str, secure_cookies: bool = True) -> F
     @app.post("/profile/unlink/<any(google, microsoft):provider>")
     def unlink(provider):
         auth.unlink(g.account.id, provider)  # LastSignInMethod goes to `refused`
-        session["since"] = time.time()  # unlinking stamped the credentials: keep this session
+        # Unlinking stamped the credentials: keep this session, end the others.
+        session["since"] = auth.get_account(g.account.id).credentials_changed_at.isoformat()
         return redirect("/profile")
 
     @app.post("/logout")
