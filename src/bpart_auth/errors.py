@@ -147,7 +147,7 @@ ErrorCode = Literal[
 _PROVIDER_NAMES = {"google": "Google", "microsoft": "Microsoft"}
 
 
-def _display_name(provider: str) -> str:
+def provider_display_name(provider: str) -> str:
     """Return the name a user knows a provider by ("microsoft" -> "Microsoft")."""
     return _PROVIDER_NAMES.get(provider, provider.capitalize())
 
@@ -320,7 +320,7 @@ class IdentityAlreadyLinked(AuthError):
 
     def __init__(self, *, provider: str, detail: str | None = None) -> None:
         super().__init__(
-            f"This {_display_name(provider)} account is already linked to another user.",
+            f"This {provider_display_name(provider)} account is already linked to another user.",
             detail=detail,
         )
         self.provider = provider
@@ -336,7 +336,7 @@ class ProviderAlreadyLinked(AuthError):
     code: ClassVar[ErrorCode] = "provider_already_linked"
 
     def __init__(self, *, provider: str, detail: str | None = None) -> None:
-        name = _display_name(provider)
+        name = provider_display_name(provider)
         super().__init__(
             f"You already linked a {name} account. Unlink it first to link another one.",
             detail=detail,
@@ -402,7 +402,7 @@ class IdentityNotLinked(AuthError):
     code: ClassVar[ErrorCode] = "identity_not_linked"
 
     def __init__(self, *, provider: str, detail: str | None = None) -> None:
-        name = _display_name(provider)
+        name = provider_display_name(provider)
         super().__init__(
             f"This {name} account is not linked to any user here. Sign in another way "
             f"first, then link {name} from your profile.",
@@ -458,7 +458,7 @@ class InviteEmailMismatch(InvalidInvite):
     code: ClassVar[ErrorCode] = "invite_email_mismatch"
 
     def __init__(self, *, provider: str, detail: str | None = None) -> None:
-        name = _display_name(provider)
+        name = provider_display_name(provider)
         super().__init__(
             f"This invitation was sent to another email address. Accept it with the "
             f"{name} account of the invited address.",
@@ -518,7 +518,7 @@ class ProviderError(AuthError):
         detail: str | None = None,
     ) -> None:
         text = message if message is not None else self.default_message
-        super().__init__(text.format(provider=_display_name(provider)), detail=detail)
+        super().__init__(text.format(provider=provider_display_name(provider)), detail=detail)
         self.provider = provider
         self.provider_code = provider_code
         self.description = description

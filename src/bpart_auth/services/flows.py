@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Final
 from bpart_auth import errors
 from bpart_auth._email import normalize_email
 from bpart_auth._events import AuthEvent
+from bpart_auth.errors import provider_display_name
 from bpart_auth.flowstate import new_flow_state
 from bpart_auth.models import FlowStart, Outcome
 from bpart_auth.services.signin import sign_in_with_identity
@@ -25,12 +26,6 @@ if TYPE_CHECKING:
     from bpart_auth.store.base import AccountStore
 
 _FLOW_STATE: Final = "flow_state"
-PROVIDER_NAMES: Final = {"google": "Google", "microsoft": "Microsoft"}
-
-
-def display_name(provider: str) -> str:
-    """The name users know a provider by."""
-    return PROVIDER_NAMES.get(provider, provider.capitalize())
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,7 +124,7 @@ class FlowService:
             kind="signed_in",
             account=account,
             identity=verified.identity,
-            message=f"You are signed in with {display_name(provider.name)}.",
+            message=f"You are signed in with {provider_display_name(provider.name)}.",
             return_to=flow.return_to,
         )
 
@@ -142,9 +137,9 @@ class FlowService:
             email=verified.email,
             now=self._settings.clock(),
         )
-        account = self._enabled(account_id)
+        account = self._store.get_account(account.id) or account  # the new credentials stamp
         self._events.emit(AuthEvent(kind="linked", account=account, identity=link.identity))
-        name = display_name(flow.provider)
+        name = provider_display_name(flow.provider)
         return Outcome(
             kind="linked",
             account=account,
@@ -183,7 +178,7 @@ class FlowService:
             account=account,
             identity=verified.identity,
             message=f"Welcome! Your account is ready; sign in with "
-            f"{display_name(flow.provider)} from now on.",
+            f"{provider_display_name(flow.provider)} from now on.",
             return_to=flow.return_to,
         )
 

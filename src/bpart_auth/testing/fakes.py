@@ -18,13 +18,19 @@ __all__ = ["FakeAuthorizeError", "FakeGoogle", "FakeMicrosoft"]
 
 
 class _ResponsesContext:
-    """Serve a fake's endpoints through its own `responses.RequestsMock` in a `with`."""
+    """What both fakes share: their provider core, and serving it through `responses`."""
 
+    _idp: FakeIdentityProvider
     _mock: responses.RequestsMock | None = None
+
+    @property
+    def requests_seen(self) -> dict[str, int]:
+        """How many requests each endpoint path has served."""
+        return self._idp.requests_seen
 
     def install(self, mock: responses.RequestsMock) -> None:
         """Serve the fake's endpoints through a `responses.RequestsMock` you own."""
-        raise NotImplementedError
+        self._idp.install(mock)
 
     def _start(self) -> None:
         import responses  # noqa: PLC0415 - only the fakes need it (the `test` extra)
@@ -91,11 +97,6 @@ class FakeGoogle(_ResponsesContext):
         """The fake's discovery document URL (give it to `GoogleProvider`)."""
         return self._idp.metadata_url
 
-    @property
-    def requests_seen(self) -> dict[str, int]:
-        """How many requests each endpoint path has served (keys, discovery, token)."""
-        return self._idp.requests_seen
-
     def provider(self, *, hosted_domains: Collection[str] | None = None) -> GoogleProvider:
         """A `GoogleProvider` configured against this fake."""
         return GoogleProvider(
@@ -148,10 +149,6 @@ class FakeGoogle(_ResponsesContext):
         if hd is not None:
             identity["hd"] = hd
         return self._idp.authorize(url, claims={**identity, **(claims or {})})
-
-    def install(self, mock: responses.RequestsMock) -> None:
-        """Serve the fake's endpoints through a `responses.RequestsMock` you own."""
-        self._idp.install(mock)
 
     def __enter__(self) -> FakeGoogle:
         self._start()
@@ -215,11 +212,6 @@ class FakeMicrosoft(_ResponsesContext):
         )
         self.consent_required_tenants = frozenset(consent_required_tenants)
 
-    @property
-    def requests_seen(self) -> dict[str, int]:
-        """How many requests each endpoint path has served."""
-        return self._idp.requests_seen
-
     def provider(self, *, allowed_tenants: Collection[str] | None = None) -> MicrosoftProvider:
         """A `MicrosoftProvider` configured against this fake."""
         return MicrosoftProvider(
@@ -282,10 +274,6 @@ class FakeMicrosoft(_ResponsesContext):
         if email is not None:
             identity["email"] = email
         return self._idp.authorize(url, claims={**identity, **(claims or {})})
-
-    def install(self, mock: responses.RequestsMock) -> None:
-        """Serve the fake's endpoints through a `responses.RequestsMock` you own."""
-        self._idp.install(mock)
 
     def __enter__(self) -> FakeMicrosoft:
         self._start()
