@@ -74,12 +74,11 @@ class PasswordService:
             address = normalize_email(email)
         except errors.InvalidEmail:
             address = None
-        throttle_key = address if address is not None else email.strip().lower()
-        self._throttle.check(email=throttle_key, client_address=client_address)
+        self._throttle.check(email=email, client_address=client_address)
         account = None if address is None else self._store.find_account_by_email(address)
         if account is None or account.password_hash is None:
             self._hasher.verify_dummy(password)
-            self._throttle.failed(email=throttle_key, client_address=client_address)
+            self._throttle.failed(email=email, client_address=client_address)
             raise errors.InvalidCredentials
         try:
             verification = self._hasher.verify(
@@ -89,11 +88,11 @@ class PasswordService:
             self._hasher.verify_dummy(password)  # same time as any other answer
             raise
         if not verification.ok:
-            self._throttle.failed(email=throttle_key, client_address=client_address)
+            self._throttle.failed(email=email, client_address=client_address)
             raise errors.InvalidCredentials
         if account.disabled:
             raise errors.AccountDisabled
-        self._throttle.succeeded(email=throttle_key, client_address=client_address)
+        self._throttle.succeeded(email=email, client_address=client_address)
         if verification.needs_rehash:
             new_hash = self._hasher.hash(password)
             if self._store.replace_password_hash(

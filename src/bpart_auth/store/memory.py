@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from bpart_auth.models import ProviderName
 
 
+_SWEEP_EVERY = 256  # consume_once calls between two clean-ups of expired keys
+
+
 @dataclasses.dataclass(slots=True)
 class _ResetToken:
     account_id: str
@@ -59,6 +62,7 @@ class MemoryStore:
         self._invite_token: dict[str, str] = {}
         self._reset_tokens: dict[str, _ResetToken] = {}
         self._used_once: dict[tuple[str, str], datetime] = {}
+        self._used_once_calls = 0
 
     # Accounts
 
@@ -318,9 +322,12 @@ class MemoryStore:
             now: The current time.
         """
         with self._lock:
-            for stale in [k for k, until in self._used_once.items() if until <= now]:
-                del self._used_once[stale]
-            if (purpose, key) in self._used_once:
+            self._used_once_calls += 1
+            if self._used_once_calls % _SWEEP_EVERY == 0:  # forget expired keys now and then
+                for stale in [k for k, until in self._used_once.items() if until <= now]:
+                    del self._used_once[stale]
+            used_until = self._used_once.get((purpose, key))
+            if used_until is not None and used_until > now:
                 return False
             self._used_once[purpose, key] = expires_at
             return True
