@@ -293,3 +293,15 @@ def test_a_second_google_identity_with_the_same_email_is_not_linked(auth, fake, 
     with pytest.raises(IdentityNotLinked):
         sign_in(auth, fake, sub="g-2")
     assert [link.identity.subject for link in store.list_identities(ann.id)] == ["g-1"]
+
+
+@pytest.mark.parametrize("endpoint", ["authorization_endpoint", "token_endpoint", "jwks_uri"])
+def test_a_discovery_document_with_a_plain_http_endpoint_is_refused(store, endpoint):
+    fake = FakeGoogle()
+    metadata = {**fake._idp.metadata(), endpoint: "http://fake-google.test/plain"}
+    with responses.RequestsMock() as mock:
+        mock.get(fake.metadata_url, json=metadata)
+        auth = make_auth(store, fake)
+        with pytest.raises(ProviderUnavailable) as caught:
+            auth.begin_sign_in("google", redirect_uri=CALLBACK)
+    assert f"{endpoint} not https" in caught.value.detail

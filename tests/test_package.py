@@ -71,15 +71,6 @@ def test_cli_lists_every_error_code():
     assert len(lines) == len(codes)
 
 
-def test_cli_demo_exercises_the_package():
-    out = io.StringIO()
-    assert _cli.main(["demo"], out=out) == 0
-    text = out.getvalue()
-    assert f"bpart_auth {bpart_auth.__version__}" in text
-    assert "is pending, expired a week later" in text
-    assert "[identity_not_linked]" in text
-
-
 def test_cli_requires_a_command():
     with pytest.raises(SystemExit) as caught:
         _cli.main([], out=io.StringIO())

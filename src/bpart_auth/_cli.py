@@ -6,13 +6,11 @@ import argparse
 import getpass
 import inspect
 import sys
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, TextIO
 
 from bpart_auth import errors
 from bpart_auth._version import __version__
 from bpart_auth.auth import Auth
-from bpart_auth.models import Account, Identity, Invite
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,38 +35,14 @@ def _print_errors(out: TextIO) -> int:
     return 0
 
 
-def _print_walkthrough(out: TextIO) -> int:
-    """Exercise what the package offers today, for the README's first command."""
-    now = datetime.now(timezone.utc)
-    admin = Account(
-        id="demo-admin",
-        email="admin@example.com",
-        name="Demo Admin",
-        created_at=now,
-        credentials_changed_at=now,
-    )
-    identity = Identity("microsoft", "9188040d-6c67-4c5b-b112-36a304b66dad", "demo-oid")
-    invite = Invite(
-        id="demo-invite",
-        email="ann@example.com",
-        invited_by=admin.id,
-        created_at=now,
-        expires_at=now + timedelta(days=7),
-    )
-    out.write(f"bpart_auth {__version__}\n\n")
-    out.write(f"account:  {admin}\n")
-    out.write(f"identity: {identity}\n")
-    out.write(f"invite:   {invite.email} is {invite.status(now)}, ")
-    out.write(f"{invite.status(now + timedelta(days=8))} a week later\n\n")
+def _demo(arguments: argparse.Namespace, out: TextIO) -> int:
     try:
-        raise errors.IdentityNotLinked(provider=identity.provider)
-    except errors.AuthError as error:
-        out.write(f"an app shows the user: [{error.code}] {error}\n\n")
-    out.write(
-        "The web demo (passwords, Google, Microsoft, invitations, linking) is being built;\n"
-        "run `bpart-auth errors` for every error code an app can meet.\n"
-    )
-    return 0
+        from bpart_auth import _demo  # noqa: PLC0415 - needs the demo extra (Flask)
+    except ImportError as exc:
+        raise errors.ConfigurationError(
+            detail=f'the demo needs Flask and SQLAlchemy ({exc}): pip install "bpart-auth[demo]"'
+        ) from exc
+    return _demo.main(port=arguments.port, database=arguments.database, out=out)
 
 
 def _open_store(url: str) -> SQLStore:
@@ -143,7 +117,13 @@ def main(
     parser.add_argument("--version", action="version", version=f"bpart-auth {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("errors", help="list every error code with its end-user message")
-    commands.add_parser("demo", help="show what the package does")
+    demo = commands.add_parser(
+        "demo", help="serve a back office to click through on http://127.0.0.1:8000"
+    )
+    demo.add_argument("--port", type=int, default=8000, help="loopback port (default 8000)")
+    demo.add_argument(
+        "--database", help="SQLAlchemy URL to keep the data (default: a fresh SQLite file)"
+    )
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
     migrate.add_argument("url", help="SQLAlchemy URL, e.g. sqlite:///bpart_auth.db")
     create = commands.add_parser(
@@ -166,11 +146,11 @@ def main(
             return _migrate(arguments.url, stream)
         if arguments.command == "create-account":
             return _create_account(arguments, stream, stdin if stdin is not None else sys.stdin)
+        return _demo(arguments, stream)
     except errors.AuthError as error:
         detail = f" ({error.detail})" if error.detail else ""
         sys.stderr.write(f"bpart-auth: {error.code}: {error}{detail}\n")
         return 1
-    return _print_walkthrough(stream)
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through the console script

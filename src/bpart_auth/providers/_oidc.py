@@ -198,4 +198,10 @@ class OIDCClient:
             raise ProviderUnavailable(
                 provider=self.provider, detail="discovery document lacks endpoints"
             )
+        plain = [name for name in needed[1:] if not metadata[name].startswith("https://")]
+        if plain:  # oauthlib would refuse them later with an exception of its own
+            raise ProviderUnavailable(
+                provider=self.provider,
+                detail=f"discovery document's {', '.join(plain)} not https",
+            )
         return metadata

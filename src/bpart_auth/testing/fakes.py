@@ -24,6 +24,11 @@ class _ResponsesContext:
     _mock: responses.RequestsMock | None = None
 
     @property
+    def authorization_endpoint(self) -> str:
+        """Where `FlowStart.url` sends the browser (`authorize` plays the user there)."""
+        return self._idp.authorization_endpoint
+
+    @property
     def requests_seen(self) -> dict[str, int]:
         """How many requests each endpoint path has served."""
         return self._idp.requests_seen

@@ -1,0 +1,180 @@
+"""`bpart-auth demo`: it starts, serves the back office, and picks real or fake providers.
+
+Every flow is clicked through in Chromium by tests/browser/test_demo_browser.py; these
+tests cover what a browser does not see.
+"""
+
+from __future__ import annotations
+
+import http.server
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from bpart_auth import ConfigurationError, GoogleProvider, MicrosoftProvider, _cli
+from bpart_auth._demo import ADMIN_EMAIL, ADMIN_PASSWORD, build
+from bpart_auth._demo.fakes import DemoFakes
+
+pytest.importorskip("flask")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def demo(tmp_path):
+    demo = build(port=8000, database=f"sqlite:///{tmp_path / 'demo.db'}", environ={})
+    yield demo
+    demo.close()
+
+
+def test_the_console_script_serves_the_demo_on_loopback(tmp_path):
+    port = free_port()
+    script = Path(sys.executable).with_name("bpart-auth")
+    process = subprocess.Popen(
+        [script, "demo", "--port", str(port), "--database", f"sqlite:///{tmp_path / 'd.db'}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.endswith("_CLIENT_ID")},
+    )
+    try:
+        banner = process.stdout.readline()
+        assert f"on http://127.0.0.1:{port}" in banner, banner
+        assert "google: fake, microsoft: fake" in banner
+        page = requests.get(f"http://127.0.0.1:{port}/login", timeout=10)
+        assert page.status_code == 200
+        assert f"{ADMIN_EMAIL} / {ADMIN_PASSWORD}" in page.text
+        assert page.headers["Cache-Control"] == "no-store"
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def test_a_busy_port_is_a_clear_error(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = io.StringIO()
+        status = _cli.main(
+            ["demo", "--port", str(port), "--database", f"sqlite:///{tmp_path / 'd.db'}"], out=out
+        )
+    assert status == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in out.getvalue()
+
+
+def test_the_admin_is_seeded_once_and_signs_in(tmp_path):
+    url = f"sqlite:///{tmp_path / 'kept.db'}"
+    for _ in range(2):  # a kept database: the second start finds the admin there
+        demo = build(database=url, environ={})
+        try:
+            account = demo.auth.sign_in_with_password(ADMIN_EMAIL, ADMIN_PASSWORD)
+            assert account.email == ADMIN_EMAIL
+        finally:
+            demo.close()
+
+
+def test_fakes_by_default(demo):
+    assert demo.modes == {"google": "fake", "microsoft": "fake"}
+    assert demo.fakes is not None
+
+
+def test_real_client_ids_switch_each_provider_to_the_real_one(tmp_path):
+    environ = {
+        "GOOGLE_CLIENT_ID": "id.apps.googleusercontent.com",
+        "GOOGLE_CLIENT_SECRET": "google secret",
+    }
+    demo = build(database=f"sqlite:///{tmp_path / 'a.db'}", environ=environ)
+    try:
+        assert demo.modes == {"google": "real", "microsoft": "fake"}
+        google = demo.providers["google"]
+        assert isinstance(google, GoogleProvider)
+        assert google._oidc.metadata_url.startswith("https://accounts.google.com/")
+    finally:
+        demo.close()
+    environ |= {
+        "MICROSOFT_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+        "MICROSOFT_CLIENT_SECRET": "microsoft secret",
+        "MICROSOFT_TENANT": "contoso.onmicrosoft.com",
+    }
+    demo = build(database=f"sqlite:///{tmp_path / 'b.db'}", environ=environ)
+    try:
+        assert demo.modes == {"google": "real", "microsoft": "real"}
+        assert demo.fakes is None
+        microsoft = demo.providers["microsoft"]
+        assert isinstance(microsoft, MicrosoftProvider)
+        assert microsoft.tenant == "contoso.onmicrosoft.com"
+    finally:
+        demo.close()
+
+
+@pytest.mark.parametrize("name", ["GOOGLE", "MICROSOFT"])
+def test_a_client_id_without_its_secret_is_refused(tmp_path, name):
+    with pytest.raises(ConfigurationError) as caught:
+        build(database=f"sqlite:///{tmp_path / 'c.db'}", environ={f"{name}_CLIENT_ID": "x"})
+    assert f"{name}_CLIENT_SECRET is not" in caught.value.detail
+
+
+def test_fake_urls_are_mapped_to_the_demos_pages_and_nothing_else():
+    fakes = DemoFakes("http://127.0.0.1:8000")
+    google = fakes.google.authorization_endpoint
+    microsoft = fakes.microsoft.authorization_endpoint
+    assert fakes.browser_url(f"{google}?state=s") == (
+        "http://127.0.0.1:8000/fake/google/authorize?state=s"
+    )
+    assert fakes.browser_url(f"{microsoft}?state=s") == (
+        "http://127.0.0.1:8000/fake/microsoft/authorize?state=s"
+    )
+    consent = f"{fakes.microsoft.authority_host}/organizations/adminconsent?client_id=c"
+    assert fakes.browser_url(consent) == (
+        "http://127.0.0.1:8000/fake/microsoft/organizations/adminconsent?client_id=c"
+    )
+    for other in ("https://accounts.google.com/o/oauth2/v2/auth?x=1", f"{google}.evil.test/"):
+        assert fakes.browser_url(other) == other
+
+
+def test_the_fakes_let_other_requests_through_while_they_run(demo):
+    """A real Google beside a fake Microsoft: only the fakes' hosts are answered in process."""
+    metadata = demo.fakes.google.metadata_url
+    assert requests.get(metadata, timeout=5).json()["issuer"] == "https://accounts.google.com"
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        response = requests.get(f"http://127.0.0.1:{port}/no-such-file", timeout=5)
+        assert response.status_code == 404  # a real server answered, not the mock
+    finally:
+        thread.join(timeout=5)
+        server.server_close()
+
+
+def test_a_request_for_another_host_is_sent_to_the_canonical_one(demo):
+    client = demo.app.test_client()
+    response = client.get("/login?next=1", base_url="http://localhost:8000")
+    assert response.status_code == 302
+    assert response.location == "http://127.0.0.1:8000/login?next=1"
+    assert client.get("/login", base_url=demo.base_url).status_code == 200
+
+
+def test_the_fake_pages_only_send_codes_to_the_registered_callback(demo):
+    client = demo.app.test_client()
+    start = demo.auth.begin_sign_in("google", redirect_uri="http://127.0.0.1:9999/steal")
+    page = demo.fakes.browser_url(start.url)
+    assert client.get(page, base_url=demo.base_url).status_code == 400
+    start = demo.auth.begin_sign_in("google", redirect_uri=f"{demo.base_url}/auth/callback")
+    response = client.get(demo.fakes.browser_url(start.url), base_url=demo.base_url)
+    assert response.status_code == 200
+    assert re.search(r"Choose an account", response.get_data(as_text=True))
