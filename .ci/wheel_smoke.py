@@ -24,3 +24,19 @@ assert not leaked, f"importing bpart_auth imported {leaked}"
 assert importlib.resources.files("bpart_auth").joinpath("py.typed").is_file(), "py.typed missing"
 assert bpart_auth.__version__, "no __version__"
 print(f"wheel ok: bpart_auth {bpart_auth.__version__} from {bpart_auth.__file__}")
+
+demo_templates = importlib.resources.files("bpart_auth").joinpath("_demo", "templates")
+assert demo_templates.joinpath("login.html").is_file(), "the demo's templates are missing"
+
+# Without the demo extra, `bpart-auth demo` says what to install instead of a traceback.
+import contextlib  # noqa: E402
+import io  # noqa: E402
+
+from bpart_auth import _cli  # noqa: E402
+
+errors = io.StringIO()
+with contextlib.redirect_stderr(errors):
+    status = _cli.main(["demo"], out=io.StringIO())
+assert status == 1, status
+assert 'pip install "bpart-auth[demo]"' in errors.getvalue(), errors.getvalue()
+print("demo without its extra: a clear message")

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import inspect
 import sys
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, TextIO
 
 from bpart_auth import errors
@@ -36,12 +37,13 @@ def _print_errors(out: TextIO) -> int:
 
 
 def _demo(arguments: argparse.Namespace, out: TextIO) -> int:
-    try:
-        from bpart_auth import _demo  # noqa: PLC0415 - needs the demo extra (Flask)
-    except ImportError as exc:
+    missing = [name for name in ("flask", "sqlalchemy", "responses") if not find_spec(name)]
+    if missing:
         raise errors.ConfigurationError(
-            detail=f'the demo needs Flask and SQLAlchemy ({exc}): pip install "bpart-auth[demo]"'
-        ) from exc
+            detail=f'the demo needs {", ".join(missing)}: pip install "bpart-auth[demo]"'
+        )
+    from bpart_auth import _demo  # noqa: PLC0415 - imports Flask
+
     return _demo.main(port=arguments.port, database=arguments.database, out=out)
 
 
