@@ -68,6 +68,7 @@ def build(
     database: str | None = None,
     environ: Mapping[str, str] | None = None,
     providers: list[Provider] | None = None,
+    admin_email: str = ADMIN_EMAIL,
 ) -> Demo:
     """Build the demo (seeded store, providers, app) without serving it.
 
@@ -77,6 +78,7 @@ def build(
         environ: Where real client ids are read; defaults to `os.environ`.
         providers: Use these providers instead (the browser tests pass ones pointed at
             oidc-provider); no fakes are started then.
+        admin_email: The seeded admin's email.
     """
     from bpart_auth._demo.app import create_app  # noqa: PLC0415 - needs Flask
     from bpart_auth._demo.fakes import DemoFakes  # noqa: PLC0415
@@ -99,10 +101,10 @@ def build(
     store = SQLStore(database, create_schema=True)
     auth = Auth(store, secret_key=secrets.token_bytes(32), providers=providers)
     with contextlib.suppress(EmailAlreadyRegistered):  # a database kept from an earlier run
-        auth.create_account(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, name="Ada Admin")
+        auth.create_account(email=admin_email, password=ADMIN_PASSWORD, name="Ada Admin")
     if fakes is not None:
         fakes.start()
-    hint = f"Demo admin: {ADMIN_EMAIL} / {ADMIN_PASSWORD}"
+    hint = f"Demo admin: {admin_email} / {ADMIN_PASSWORD}"
     app = create_app(
         auth, secret_key=secrets.token_hex(32), fakes=fakes, hint=hint, base_url=base_url
     )
