@@ -10,6 +10,7 @@ import pytest
 import responses
 
 from bpart_auth import (
+    AccountNotFound,
     Auth,
     EmailAlreadyRegistered,
     EmailNotVerified,
@@ -282,14 +283,30 @@ def test_a_link_flow_never_completes_for_another_account(auth, microsoft, admin,
     assert list(store.list_identities(admin.id)) == []
 
 
-def test_unlink(auth, microsoft, admin):
-    via_microsoft(
+def test_unlink_returns_the_account_with_its_credentials_changed(auth, microsoft, admin, clock):
+    linked = via_microsoft(
         auth, microsoft, auth.begin_link("microsoft", account_id=admin.id, redirect_uri=CALLBACK)
-    )
-    removed = auth.unlink(admin.id, "microsoft")
-    assert removed.identity == Identity("microsoft", WORK, OID)
-    assert auth.unlink(admin.id, "microsoft") is None
+    ).account
+    removed = []
+    auth.on("unlinked", removed.append)
+    clock.now += timedelta(seconds=5)
+    account = auth.unlink(admin.id, "microsoft")
+    assert account == auth.get_account(admin.id)
+    assert account.credentials_changed_at == clock.now > linked.credentials_changed_at
+    assert [event.identity for event in removed] == [Identity("microsoft", WORK, OID)]
     assert auth.sign_in_methods(admin.id).providers == frozenset()
+    # The stamp of the returned account keeps this session; older stamps end theirs.
+    assert auth.sessions.account(auth.sessions.stamp(account)) == account
+    assert auth.sessions.account(auth.sessions.stamp(linked)) is None
+
+    clock.now += timedelta(seconds=5)  # nothing left to unlink: nothing changes
+    assert auth.unlink(admin.id, "microsoft") == account
+    assert len(removed) == 1
+
+
+def test_unlink_for_an_unknown_account(auth):
+    with pytest.raises(AccountNotFound):
+        auth.unlink("no-such-account", "google")
 
 
 def test_unlinking_the_last_method_is_refused(auth, microsoft, admin):

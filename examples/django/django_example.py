@@ -3,26 +3,25 @@
 `configure(auth, secret_key=...)` sets Django's settings (the first time) and hands
 the views their `Auth`. Sessions are Django's own, in signed cookies
 (`signed_cookies` backend, `SameSite=Lax` so the provider's redirect back carries
-them; add `SESSION_COOKIE_SECURE=True` behind HTTPS). The session holds the account
-id, the moment of sign-in, and while a redirect is under way the sealed flow state.
+them; add `SESSION_COOKIE_SECURE=True` behind HTTPS). The session holds the account's
+stamp (`auth.sessions.stamp`: its id and the version of its credentials) and, while a
+redirect is under way, the sealed flow state; every sign-in starts a fresh session.
 `CsrfViewMiddleware` stays on: every POST form carries `{% csrf_token %}`. The
-callback URL is built from the request; behind a proxy, set Django's
-`SECURE_PROXY_SSL_HEADER`, or pin the URL you registered with the providers.
+callback URL is the one pinned in `Auth(redirect_uri=...)`.
 
 Accounts live in bpart_auth's store, not in `django.contrib.auth`. An app that has
 Django's `User` (for the admin site and permissions) keeps it and maps the two one of
 two ways: store the bpart_auth account id on its user (a unique `bpart_account_id`
-field on a custom user or a profile row), and where this example stores the account
-id in the session after `auth.complete(...)` or `sign_in_with_password(...)`, look
+field on a custom user or a profile row), and where this example stores the account's
+stamp in the session after `auth.complete(...)` or `sign_in_with_password(...)`, look
 that user up instead and call `django.contrib.auth.login(request, user)`; or keep
 this example's session key and load the `User` by that field in a middleware. Either
-way bpart_auth stays the authority on credentials: check `auth.get_account(...)`
-(disabled, `credentials_changed_at`) on each request as `_signed_in` does below, and
-call `logout(request)` when it says no.
+way bpart_auth stays the authority on credentials: keep the stamp too, check
+`auth.sessions.account(...)` on each request as `_account` does below, and call
+`logout(request)` when it says no.
 """
 
 import functools
-import time
 from typing import get_args
 
 import django.conf
@@ -34,7 +33,7 @@ from django.template import engines
 from django.urls import path, re_path
 from django.views.decorators.http import require_POST
 
-from bpart_auth import AccountNotFound, AdminConsentRequired, Auth, AuthError, ProviderName
+from bpart_auth import AdminConsentRequired, Auth, AuthError, ProviderName
 
 _app: dict[str, Auth] = {}
 
@@ -113,40 +112,28 @@ def _render(request, body, status=200, **context):
     return HttpResponse(html, status=status)
 
 
-def _callback_url(request):
-    return request.build_absolute_uri("/auth/callback")
-
-
 def _sign_in(request, account):
-    if request.session.get("account_id") not in (None, account.id):
-        request.session.flush()  # another account was signed in here
-    else:
-        request.session.cycle_key()
+    request.session.flush()  # a fresh session, under a new key: nothing from before survives
     rotate_token(request)
-    request.session["account_id"] = account.id
-    request.session["signed_in_at"] = time.time()
+    request.session["account"] = _auth().sessions.stamp(account)
+
+
+def _account(request):
+    """The session's account, checked afresh; None, and the session ended, if invalid."""
+    account = _auth().sessions.account(request.session.get("account"))
+    if account is None and "account" in request.session:  # gone, disabled, credentials changed
+        request.session.flush()
+        messages.info(request, "Your session has ended. Please sign in again.")
+    return account
 
 
 def _signed_in(view):
-    """Pass the signed-in account to `view`; end the session when it is no longer valid."""
+    """Pass the signed-in account to `view`; without one, send the user to sign in."""
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        account_id = request.session.get("account_id")
-        if account_id is None:
-            return redirect("/login")
-        try:
-            account = _auth().get_account(account_id)
-        except AccountNotFound:
-            account = None
-        signed_in_at = request.session.get("signed_in_at", 0)
-        if (
-            account is None
-            or account.disabled
-            or account.credentials_changed_at.timestamp() > signed_in_at
-        ):
-            request.session.flush()
-            messages.info(request, "Your session has ended. Please sign in again.")
+        account = _account(request)
+        if account is None:
             return redirect("/login")
         return view(request, account, *args, **kwargs)
 
@@ -172,7 +159,7 @@ def login(request):
 @require_POST
 def login_with(request, provider):
     try:
-        start = _auth().begin_sign_in(provider, redirect_uri=_callback_url(request))
+        start = _auth().begin_sign_in(provider)
     except AuthError as error:
         messages.error(request, str(error))
         return redirect("/login")
@@ -182,17 +169,18 @@ def login_with(request, provider):
 
 def callback(request):
     """The one callback: sign-in, linking and invitations."""
+    me = _account(request)
     try:
         outcome = _auth().complete(
             state=request.session.pop("bpart_state", ""),
             params=request.GET.dict(),
-            signed_in_account_id=request.session.get("account_id"),
+            signed_in_account_id=me and me.id,
         )
     except AdminConsentRequired as error:
         return _render(request, CONSENT, status=403, message=str(error), url=error.consent_url)
     except AuthError as error:
         messages.error(request, str(error))
-        return redirect("/profile" if "account_id" in request.session else "/login")
+        return redirect("/profile" if me else "/login")
     _sign_in(request, outcome.account)  # a link stamped the credentials: stamp the session too
     if outcome.kind == "linked":
         messages.success(request, outcome.message)
@@ -214,12 +202,7 @@ def profile(request, account):
 @_signed_in
 def link(request, account, provider):
     try:
-        start = _auth().begin_link(
-            provider,
-            account_id=account.id,
-            redirect_uri=_callback_url(request),
-            return_to="/profile",
-        )
+        start = _auth().begin_link(provider, account_id=account.id, return_to="/profile")
     except AuthError as error:
         messages.error(request, str(error))
         return redirect("/profile")
@@ -231,11 +214,11 @@ def link(request, account, provider):
 @_signed_in
 def unlink(request, account, provider):
     try:
-        _auth().unlink(account.id, provider)
+        account = _auth().unlink(account.id, provider)
     except AuthError as error:  # LastSignInMethod
         messages.error(request, str(error))
-    else:
-        request.session["signed_in_at"] = time.time()  # unlinking stamped the credentials
+    else:  # unlinking changed the credentials: keep this session, end the others
+        request.session["account"] = _auth().sessions.stamp(account)
         messages.success(request, f"{provider.capitalize()} is no longer linked.")
     return redirect("/profile")
 
@@ -270,7 +253,7 @@ def accept_with_password(request, token):
 @require_POST
 def accept_with(request, token, provider):
     try:
-        start = _auth().invites.begin_accept(provider, token, redirect_uri=_callback_url(request))
+        start = _auth().invites.begin_accept(provider, token)
     except AuthError as error:
         messages.error(request, str(error))
         return redirect(f"/invite/{token}")

@@ -57,6 +57,7 @@ def start(mock, microsoft=None):
         MemoryStore(),
         secret_key=SECRET,
         providers=[google.provider(), microsoft.provider()],
+        redirect_uri="http://testserver/auth/callback",
         password_hashing=CHEAP_FOR_TESTS,
     )
     django_example.configure(auth, secret_key=SECRET)  # settings once; the Auth every time
@@ -178,3 +179,16 @@ def test_session_ends_when_account_disabled_or_credentials_change(app, change):
     assert response["Location"] == "/login"
     assert "Your session has ended." in app.text("/login")
     assert app.client.get("/profile")["Location"] == "/login"  # not just this request
+
+
+def test_every_sign_in_starts_a_fresh_session(app):
+    app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    session = app.client.session
+    session["planted"] = "by someone else before the sign-in"
+    session.save()
+    app.client.cookies["sessionid"] = session.session_key
+    assert "planted" in app.client.session
+    app.sign_in("boss@example.com")
+    after = app.client.session
+    assert "planted" not in after
+    assert app.auth.sessions.account(after["account"]).email == "boss@example.com"

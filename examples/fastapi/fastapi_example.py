@@ -8,23 +8,23 @@ bpart_auth is synchronous, so every route is a plain `def` (FastAPI runs it in i
 threadpool). Sessions are Starlette's `SessionMiddleware` (signed, not encrypted, cookies;
 needs `itsdangerous`): `SameSite=Lax`, so the provider's redirect back to `/auth/callback`
 carries them, `HttpOnly`, and `Secure` unless `https_only=False`. The session holds the
-account id, `since` (the account's `credentials_changed_at` when the session began), a
+account's stamp (`auth.sessions.stamp`: its id and the version of its credentials), a
 `notice` for the next `/me` or `/profile`, and while a redirect is under way the sealed
-flow state. `signed_in` reloads the account on every request and ends the session when it
-is gone, disabled, or its credentials changed since (`Auth.session_account`).
+flow state. Every sign-in starts a fresh session. `signed_in` reloads the account from
+its stamp on every request and ends the session when it is gone, disabled, or its
+credentials changed since (`auth.sessions.account`).
 
-Bodies are JSON, not forms: form parsing needs `python-multipart`. Cross-site POSTs carry
-no `SameSite=Lax` cookie, and `same_origin` refuses a POST whose `Origin` is another site's.
-Every `AuthError` becomes `{"code", "message"}` in one exception handler, except in the
-callback, which a browser reaches: it redirects, or shows the admin-consent page.
-The callback URL comes from `request.url_for`: behind a proxy run uvicorn with
-`--proxy-headers`, or pin the URL you registered with the providers. Any signed-in account
-may invite (this example has no roles).
+Bodies are JSON, not forms: form parsing needs `python-multipart`. `same_origin` refuses
+any POST the browser does not vouch for as this app's own (`auth.sessions.cross_origin_refused`:
+the `Sec-Fetch-Site` and `Origin` headers, which pages cannot forge), including one with
+neither header: a script calling this API sends `Origin`. Every `AuthError` becomes
+`{"code", "message"}` in one exception handler, except in the callback, which a browser
+reaches: it redirects, or shows the admin-consent page. The callback URL is the one
+pinned in `Auth(redirect_uri=...)`. Any signed-in account may invite (no roles here).
 """
 
 import math
 import os
-from datetime import datetime
 from html import escape
 from typing import Annotated
 from urllib.parse import urlencode
@@ -73,19 +73,16 @@ class NewInvite(BaseModel):
     email: str
 
 
-def same_origin(request: Request) -> None:
-    origin = request.headers.get("origin")
-    if request.method == "POST" and origin and origin != str(request.base_url).rstrip("/"):
-        raise HTTPException(403, "Cross-site request refused.")
+def same_origin(request: Request) -> None:  # CSRF: refuse what another site's page sent
+    if request.app.state.auth.sessions.cross_origin_refused(request.method, request.headers):
+        raise HTTPException(403, "This request did not come from this site.")
 
 
 def signed_in(request: Request) -> Account:  # the account of this session, checked afresh
-    session, account = request.session, None
-    if "account_id" in session:
-        since = datetime.fromisoformat(session["since"])
-        account = request.app.state.auth.session_account(session["account_id"], signed_in_at=since)
+    session = request.session
+    account = request.app.state.auth.sessions.account(session.get("account"))
     if account is None:
-        ended = "account_id" in session
+        ended = "account" in session
         session.clear()
         raise HTTPException(401, "Your session has ended." if ended else "Please sign in.")
     return account
@@ -107,15 +104,13 @@ def create_app(auth: Auth, *, secret_key: str, https_only: bool = True) -> FastA
     app.add_exception_handler(AuthError, refused)
     app.state.auth = auth
 
-    def begin(request, start, *args, **kwargs):  # keep the sealed state, go to the provider
-        flow = start(*args, redirect_uri=str(request.url_for("callback")), **kwargs)
+    def begin(request, flow):  # keep the flow's sealed state, send the browser to the provider
         request.session["bpart_state"] = flow.state
         return RedirectResponse(flow.url, 303)
 
     def sign_in(request, account, notice):
         request.session.clear()  # a new session: nothing from before survives a sign-in
-        since = account.credentials_changed_at.isoformat()
-        request.session.update(account_id=account.id, since=since, notice=notice)
+        request.session.update(account=auth.sessions.stamp(account), notice=notice)
         return {"id": account.id, "email": account.email, "name": account.name}
 
     @app.post("/login")
@@ -126,22 +121,23 @@ def create_app(auth: Auth, *, secret_key: str, https_only: bool = True) -> FastA
 
     @app.post("/login/{provider}")
     def login_with(provider: ProviderName, request: Request):
-        return begin(request, auth.begin_sign_in, provider)
+        return begin(request, auth.begin_sign_in(provider))
 
     @app.get("/auth/callback")  # the one callback: sign-in, linking and invitations
     def callback(request: Request):
         session = request.session
+        me = auth.sessions.account(session.get("account"))
         try:
             outcome = auth.complete(
                 state=session.pop("bpart_state", ""),
                 params=dict(request.query_params),
-                signed_in_account_id=session.get("account_id"),
+                signed_in_account_id=me and me.id,
             )
         except AdminConsentRequired as error:
             page = CONSENT.format(message=escape(str(error)), url=escape(error.consent_url))
             return HTMLResponse(page, 403)
         except AuthError as error:
-            back = "/profile" if "account_id" in session else "/login"
+            back = "/profile" if me else "/login"
             return RedirectResponse(f"{back}?{urlencode({'error': error.code})}", 303)
         sign_in(request, outcome.account, outcome.message)  # "Your Microsoft account is now..."
         return RedirectResponse(outcome.return_to or "/me", 303)
@@ -161,14 +157,13 @@ def create_app(auth: Auth, *, secret_key: str, https_only: bool = True) -> FastA
     @app.post("/profile/link/{provider}")
     def link(provider: ProviderName, account: Me, request: Request):
         return begin(
-            request, auth.begin_link, provider, account_id=account.id, return_to="/profile"
+            request, auth.begin_link(provider, account_id=account.id, return_to="/profile")
         )
 
     @app.post("/profile/unlink/{provider}")
     def unlink(provider: ProviderName, account: Me, request: Request):
-        auth.unlink(account.id, provider)  # LastSignInMethod: 409 from `refused`
-        since = auth.get_account(account.id).credentials_changed_at  # keep this session only
-        request.session["since"] = since.isoformat()
+        account = auth.unlink(account.id, provider)  # LastSignInMethod: 409 from `refused`
+        request.session["account"] = auth.sessions.stamp(account)  # keep this session only
         return profile(account, request)
 
     @app.post("/logout", status_code=204)
@@ -192,7 +187,7 @@ def create_app(auth: Auth, *, secret_key: str, https_only: bool = True) -> FastA
 
     @app.post("/invite/{token}/{provider}")
     def accept_with(token: str, provider: ProviderName, request: Request):
-        return begin(request, auth.invites.begin_accept, provider, token)
+        return begin(request, auth.invites.begin_accept(provider, token))
 
     return app
 
@@ -207,7 +202,11 @@ if __name__ == "__main__":  # a deployment: configuration from the environment; 
     microsoft = MicrosoftProvider(
         client_id=env["MICROSOFT_ID"], client_secret=env["MICROSOFT_SECRET"]
     )
-    store = SQLStore(env.get("DATABASE_URL", "sqlite:///bpart_auth.db"))
-    auth = Auth(store, secret_key=env["BPART_AUTH_SECRET_KEY"], providers=[google, microsoft])
+    auth = Auth(
+        SQLStore(env.get("DATABASE_URL", "sqlite:///bpart_auth.db")),
+        secret_key=env["BPART_AUTH_SECRET_KEY"],
+        providers=[google, microsoft],
+        redirect_uri=env["CALLBACK_URL"],  # https://your.host/auth/callback, as registered
+    )
     app = create_app(auth, secret_key=env["SESSION_SECRET_KEY"])
     uvicorn.run(app, port=int(env.get("PORT", "8000")), proxy_headers=True)

@@ -57,10 +57,13 @@ def start(mock, google, microsoft):
         MemoryStore(),
         secret_key=SECRET,
         providers=[google.provider(), microsoft.provider()],
+        redirect_uri="https://testserver/auth/callback",
         password_hashing=CHEAP_FOR_TESTS,
     )
     app = create_app(auth, secret_key="a session key")  # https_only: hence the https base URL
-    client = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    # As the app's own pages in a browser: Sec-Fetch-Site says they are this origin's.
+    headers = {"Sec-Fetch-Site": "same-origin"}
+    client = TestClient(app, base_url="https://testserver", follow_redirects=False, headers=headers)
     return App(auth, google, microsoft, client)
 
 
@@ -102,13 +105,25 @@ def test_throttled_sign_in_is_429_with_retry_after(app):
     assert 0 < int(response.headers["retry-after"]) <= 15 * 60
 
 
-def test_a_cross_site_post_is_refused(app):
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        pytest.param({"Sec-Fetch-Site": "cross-site"}, 403, id="cross-site"),
+        pytest.param({"Sec-Fetch-Site": "same-site"}, 403, id="sibling-subdomain"),
+        pytest.param({"Origin": "https://evil.test"}, 403, id="foreign-origin"),
+        pytest.param({"Origin": "http://testserver"}, 403, id="origin-over-http"),
+        pytest.param({}, 403, id="neither-header"),
+        pytest.param({"Origin": "https://testserver"}, 200, id="own-origin"),
+        pytest.param({"Sec-Fetch-Site": "same-origin"}, 200, id="same-origin"),
+    ],
+)
+def test_a_post_from_elsewhere_is_refused(app, headers, status):
     app.auth.create_account(email="boss@example.com", password=PASSWORD)
     form = {"email": "boss@example.com", "password": PASSWORD}
-    response = app.client.post("/login", json=form, headers={"Origin": "https://evil.test"})
-    assert response.status_code == 403
-    headers = {"Origin": "https://testserver"}
-    assert app.client.post("/login", json=form, headers=headers).status_code == 200
+    client = TestClient(app.client.app, base_url="https://testserver", headers=headers)
+    response = client.post("/login", json=form)
+    assert response.status_code == status, response.text
+    assert (client.get("/me").status_code == 200) is (status == 200)
 
 
 def test_google_sign_in_by_verified_email(app):

@@ -18,6 +18,8 @@ SECRET = "a test secret key, 32 bytes long!"
 PASSWORD = "correct horse battery staple"
 NOT_LINKED = "This Microsoft account is not linked to any user here."
 ENDED = "Your session has ended. Please sign in again."
+REFUSED = "This request did not come from this site."
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}  # what a browser sends with the page's forms
 
 
 @dataclass
@@ -27,14 +29,17 @@ class App:
     microsoft: FakeMicrosoft
     client: FlaskClient
 
-    def post(self, url, **form):
-        """POST a form as the page would: with the session's CSRF token."""
-        with self.client.session_transaction() as session:
-            form.setdefault("csrf", session.setdefault("csrf", "token-from-the-form"))
-        return self.client.post(url, data=form)
+    def post(self, url, headers=SAME_ORIGIN, **form):
+        """POST a form as the page's own form would be."""
+        return self.client.post(url, data=form, headers=headers)
 
     def text(self, url):
         return html.unescape(self.client.get(url, follow_redirects=True).get_data(as_text=True))
+
+    def signed_in_as(self):
+        """The email the home page shows as signed in, or None for the sign-in page."""
+        found = re.search(r"Signed in as (\S+)\.", self.text("/"))
+        return found and found.group(1)
 
     def sign_in(self, email, password=PASSWORD):
         response = self.post("/login", email=email, password=password)
@@ -62,6 +67,7 @@ def start(mock, microsoft=None):
         MemoryStore(),
         secret_key=SECRET,
         providers=[google.provider(), microsoft.provider()],
+        redirect_uri="http://localhost/auth/callback",  # the test client's host
         password_hashing=CHEAP_FOR_TESTS,
     )
     flask_app = create_app(auth, secret_key="a Flask session key", secure_cookies=False)
@@ -82,25 +88,48 @@ def test_session_cookie_settings(mock):
 
 def test_password_sign_in_and_wrong_password(app):
     app.auth.create_account(email="boss@example.com", password=PASSWORD)
-    assert app.client.get("/").location == "/login"
+    assert app.signed_in_as() is None
 
     response = app.post("/login", email="boss@example.com", password="wrong password!")
-    assert response.location == "/login"
-    assert "The email address or password is incorrect." in app.text("/login")
-    assert app.client.get("/").status_code == 302
+    assert response.location == "/"
+    assert "The email address or password is incorrect." in app.text("/")
+    assert app.signed_in_as() is None
 
     app.sign_in("boss@example.com")
-    page = app.text("/")
-    assert "You are signed in." in page
-    assert "Signed in as boss@example.com" in page
+    assert "You are signed in." in app.text("/")
+    assert app.signed_in_as() == "boss@example.com"
 
 
-def test_post_without_the_csrf_token_is_refused(app):
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Sec-Fetch-Site": "cross-site"}, id="cross-site"),
+        pytest.param({"Sec-Fetch-Site": "same-site"}, id="sibling-subdomain"),
+        pytest.param({"Origin": "https://evil.test"}, id="foreign-origin"),
+        pytest.param({"Origin": "null"}, id="opaque-origin"),
+        pytest.param({}, id="no-browser-headers"),
+    ],
+)
+def test_a_post_from_elsewhere_is_refused_even_the_sign_in_form(app, headers):
     app.auth.create_account(email="boss@example.com", password=PASSWORD)
     form = {"email": "boss@example.com", "password": PASSWORD}
-    assert app.client.post("/login", data=form).status_code == 400
-    assert app.post("/login", csrf="forged", **form).status_code == 400
-    assert app.client.get("/").location == "/login"
+    response = app.post("/login", headers=headers, **form)  # login CSRF
+    assert (response.status_code, response.get_data(as_text=True)) == (403, REFUSED)
+    assert app.signed_in_as() is None
+
+
+def test_a_post_from_a_signed_in_page_elsewhere_changes_nothing(app):
+    boss = app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    app.sign_in("boss@example.com")
+    cross_site = {"Sec-Fetch-Site": "cross-site"}
+    assert app.post("/invites", headers=cross_site, email="evil@example.com").status_code == 403
+    assert app.post("/logout", headers=cross_site).status_code == 403
+    assert app.auth.invites.pending() == []
+    assert app.signed_in_as() == "boss@example.com"
+    # An older browser without Sec-Fetch-Site: its Origin must be this site's.
+    response = app.post("/logout", headers={"Origin": "http://localhost"})
+    assert (response.status_code, app.signed_in_as()) == (302, None)
+    assert app.auth.get_account(boss.id).email == "boss@example.com"
 
 
 def test_google_sign_in_by_verified_email(app):
@@ -110,31 +139,47 @@ def test_google_sign_in_by_verified_email(app):
     page = app.text("/")
     assert "You are signed in with Google." in page
     assert "Signed in as ann@example.com" in page
-    assert "Unlink Google" in app.text("/profile")
+    assert "Unlink Google" in page
 
 
-def test_microsoft_refused_until_linked_from_the_profile(app):
+def test_microsoft_refused_until_linked_from_the_home_page(app):
     app.auth.create_account(email="boss@example.com", password=PASSWORD)
     response = app.flow("/login/microsoft", app.microsoft)
-    assert response.location == "/login"
-    assert NOT_LINKED in app.text("/login")
+    assert response.location == "/"
+    assert NOT_LINKED in app.text("/")
+    assert app.signed_in_as() is None
 
     app.sign_in("boss@example.com")
-    response = app.flow("/profile/link/microsoft", app.microsoft)
-    assert (response.status_code, response.location) == (302, "/profile")
-    page = app.text("/profile")
+    response = app.flow("/link/microsoft", app.microsoft)
+    assert (response.status_code, response.location) == (302, "/")
+    page = app.text("/")  # the link stamped the credentials; this session goes on
     assert "Your Microsoft account is now linked." in page
     assert "Unlink Microsoft" in page
 
-    assert app.post("/logout").location == "/login"
-    response = app.flow("/login/microsoft", app.microsoft)
-    assert response.location == "/"
-    assert "Signed in as boss@example.com" in app.text("/")
+    assert app.post("/logout").location == "/"
+    assert app.signed_in_as() is None
+    assert app.flow("/login/microsoft", app.microsoft).location == "/"
+    assert app.signed_in_as() == "boss@example.com"
 
-    assert app.post("/profile/unlink/microsoft").location == "/profile"
-    page = app.text("/profile")  # unlinking from this session keeps this session
+    assert app.post("/unlink/microsoft").location == "/"
+    page = app.text("/")  # unlinking from this session keeps this session
     assert "Link Microsoft" in page
     assert ENDED not in page
+    assert app.signed_in_as() == "boss@example.com"
+
+
+def test_unlinking_ends_the_accounts_other_sessions(mock):
+    first = start(mock)
+    first.auth.create_account(email="boss@example.com", password=PASSWORD)
+    first.sign_in("boss@example.com")
+    assert first.flow("/link/microsoft", first.microsoft).location == "/"
+    second = App(first.auth, first.google, first.microsoft, first.client.application.test_client())
+    second.sign_in("boss@example.com")
+
+    assert first.post("/unlink/microsoft").location == "/"
+    assert first.signed_in_as() == "boss@example.com"
+    assert ENDED in second.text("/")
+    assert second.signed_in_as() is None
 
 
 def test_a_replayed_callback_is_refused(app):
@@ -143,19 +188,43 @@ def test_a_replayed_callback_is_refused(app):
     callback = "/auth/callback?" + urlencode(app.google.authorize(response.location))
     assert app.client.get(callback).location == "/"
     assert app.post("/logout").status_code == 302
-    assert app.client.get(callback).location == "/login"
-    assert app.client.get("/").location == "/login"
+    assert app.client.get(callback).location == "/"
+    assert "Your sign-in took too long or was interrupted." in app.text("/")
+    assert app.signed_in_as() is None
+
+
+def test_a_second_tabs_flow_replaces_the_first_ones(app):
+    app.auth.create_account(email="ann@example.com")
+    first_tab = app.post("/login/google").location
+    second_tab = app.post("/login/google").location  # the session keeps this flow only
+    response = app.client.get("/auth/callback?" + urlencode(app.google.authorize(first_tab)))
+    assert response.location == "/"
+    assert "Your sign-in took too long or was interrupted. Please start again." in app.text("/")
+    assert app.signed_in_as() is None
+    # That callback used up the kept flow: the second tab starts again too.
+    response = app.client.get("/auth/callback?" + urlencode(app.google.authorize(second_tab)))
+    assert response.location == "/"
+    assert app.signed_in_as() is None
+    again = app.post("/login/google").location  # starting again works
+    assert app.client.get("/auth/callback?" + urlencode(app.google.authorize(again))).location
+    assert app.signed_in_as() == "ann@example.com"
 
 
 def invite_link(app, email):
     app.auth.create_account(email="boss@example.com", password=PASSWORD)
     app.sign_in("boss@example.com")
-    assert app.post("/admin/invites", email=email).location == "/"
+    assert app.post("/invites", email=email).location == "/"
     page = app.text("/")
     url = re.search(rf"Invitation for {re.escape(email)}: (http://localhost/invite/\S+)<", page)
     assert url is not None, page
-    assert app.post("/logout").location == "/login"
+    assert app.post("/logout").location == "/"
     return url.group(1).removeprefix("http://localhost")
+
+
+def test_invitations_need_a_signed_in_account(app):
+    response = app.post("/invites", email="new@example.com")
+    assert response.location == "/"
+    assert app.auth.invites.pending() == []
 
 
 def test_invitation_accepted_with_a_password(app):
@@ -167,32 +236,31 @@ def test_invitation_accepted_with_a_password(app):
 
     response = app.post(f"{path}/password", password=PASSWORD, name="New")
     assert (response.status_code, response.location) == (302, "/")
-    page = app.text("/")
-    assert "Welcome! Your account is ready." in page
-    assert "Signed in as new@example.com" in page
+    assert "Welcome! Your account is ready." in app.text("/")
+    assert app.signed_in_as() == "new@example.com"
 
     assert app.post("/logout").status_code == 302
-    assert app.client.get(path).location == "/login"
-    assert "This invitation was already accepted." in app.text("/login")
+    assert app.client.get(path).location == "/"
+    assert "This invitation was already accepted." in app.text("/")
 
 
 def test_invitation_accepted_with_microsoft(app):
     path = invite_link(app, "new@example.com")
     response = app.flow(f"{path}/microsoft", app.microsoft)
     assert (response.status_code, response.location) == (302, "/")
-    assert "Signed in as new@example.com" in app.text("/")
+    assert app.signed_in_as() == "new@example.com"
 
     assert app.post("/logout").status_code == 302
     assert app.flow("/login/microsoft", app.microsoft).location == "/"
-    assert "Signed in as new@example.com" in app.text("/")
+    assert app.signed_in_as() == "new@example.com"
 
 
 def test_unlinking_the_last_sign_in_method_is_refused(app):
     app.auth.create_account(email="ann@example.com")  # no password: Google is all she has
     assert app.flow("/login/google", app.google, email="ann@example.com").location == "/"
-    response = app.post("/profile/unlink/google")
-    assert response.location == "/profile"
-    page = app.text("/profile")
+    response = app.post("/unlink/google")
+    assert response.location == "/"
+    page = app.text("/")
     assert "You can't remove your only way to sign in." in page
     assert "Unlink Google" in page
 
@@ -210,29 +278,42 @@ def test_admin_consent_required_shows_the_consent_url(mock):
 def test_a_disabled_account_loses_its_session_on_the_next_request(app):
     boss = app.auth.create_account(email="boss@example.com", password=PASSWORD)
     app.sign_in("boss@example.com")
-    assert app.client.get("/").status_code == 200
+    assert app.signed_in_as() == "boss@example.com"
     app.auth.disable_account(boss.id)
-    assert app.client.get("/").location == "/login"
-    assert ENDED in app.text("/login")
+    assert ENDED in app.text("/")
+    assert app.signed_in_as() is None
     app.auth.enable_account(boss.id)
-    assert app.client.get("/profile").location == "/login"  # the session stays ended
+    assert app.signed_in_as() is None  # the session stays ended
+    assert app.post("/invites", email="new@example.com").location == "/"
+    assert app.auth.invites.pending() == []
 
 
 def test_a_credential_change_elsewhere_ends_older_sessions(app):
     boss = app.auth.create_account(email="boss@example.com", password=PASSWORD)
     app.sign_in("boss@example.com")
     app.auth.passwords.change(boss.id, current=PASSWORD, new="another fine passphrase")
-    assert app.client.get("/").location == "/login"
-    assert ENDED in app.text("/login")
+    assert ENDED in app.text("/")
+    assert app.signed_in_as() is None
+
+
+def test_every_sign_in_starts_a_fresh_session(app):
+    app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    with app.client.session_transaction() as session:
+        session["planted"] = "by someone else before the sign-in"
+    app.sign_in("boss@example.com")
+    with app.client.session_transaction() as session:
+        assert "planted" not in session
+        assert set(session) == {"account", "_flashes"}
 
 
 def test_logout(app):
     app.auth.create_account(email="boss@example.com", password=PASSWORD)
     app.sign_in("boss@example.com")
     response = app.post("/logout")
-    assert (response.status_code, response.location) == (302, "/login")
-    assert app.client.get("/").location == "/login"
-    assert app.client.get("/profile").location == "/login"
+    assert (response.status_code, response.location) == (302, "/")
+    assert app.signed_in_as() is None
+    with app.client.session_transaction() as session:
+        assert dict(session) == {}
 
 
 def glue_lines(path):
@@ -258,4 +339,4 @@ def glue_lines(path):
 
 def test_the_glue_stays_small():
     lines = glue_lines(Path(__file__).with_name("flask_example.py"))
-    assert lines < 110, f"{lines} lines of glue"
+    assert lines < 95, f"{lines} lines of glue"

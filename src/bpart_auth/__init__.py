@@ -81,6 +81,7 @@ from bpart_auth.providers.google import GoogleProvider
 from bpart_auth.providers.microsoft import MicrosoftProvider
 from bpart_auth.services.invites import InviteService
 from bpart_auth.services.passwords import PasswordService
+from bpart_auth.services.sessions import SessionService
 from bpart_auth.store.base import (
     AccountRecords,
     AccountStore,
@@ -162,6 +163,7 @@ __all__ = [
     "ResetTokenRecords",
     "SQLStore",
     "SQLThrottle",
+    "SessionService",
     "SignInMethods",
     "SingleUseGuard",
     "StoreGuard",

@@ -20,12 +20,13 @@ from bpart_auth.passwords import (
 from bpart_auth.services.flows import FlowService, FlowSettings
 from bpart_auth.services.invites import InviteService
 from bpart_auth.services.passwords import PasswordService
+from bpart_auth.services.sessions import SessionService
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
     from bpart_auth._throttle import Throttle
-    from bpart_auth.models import Account, FlowStart, LinkedIdentity, Outcome, ProviderName
+    from bpart_auth.models import Account, FlowStart, Outcome, ProviderName
     from bpart_auth.providers.base import Provider
     from bpart_auth.store.base import AccountStore
 
@@ -44,6 +45,11 @@ class Auth:
         fallback_secret_keys: Older secret keys: they still open flow states sealed
             before a rotation, and never seal.
         providers: The identity providers (`GoogleProvider`, `MicrosoftProvider`).
+        redirect_uri: The app's callback URL, as registered with the providers
+            (`"https://app.example/auth/callback"`): what `begin_sign_in`,
+            `begin_link` and `invites.begin_accept` use when given none. Its
+            origin is the app's, for `sessions.cross_origin_refused`. Pin it in
+            the configuration rather than build it from a request's `Host` header.
         single_use: Refuses a replayed callback. By default the store itself when
             it can (`SQLStore`, `MemoryStore`: shared by every app instance on the
             same database), else this process's memory.
@@ -77,6 +83,7 @@ class Auth:
         secret_key: str | bytes | None = None,
         fallback_secret_keys: Sequence[str | bytes] = (),
         providers: Sequence[Provider] = (),
+        redirect_uri: str | None = None,
         single_use: SingleUseGuard | None = None,
         flow_lifetime: timedelta = DEFAULT_LIFETIME,
         invite_email_must_match: Collection[str] = ("google",),
@@ -87,6 +94,8 @@ class Auth:
     ) -> None:
         self._store = store
         self._clock = clock
+        self.sessions = SessionService(store=store, redirect_uri=redirect_uri)
+        """The app's session: stamps and the cross-origin check (`SessionService`)."""
         providers_by_name = _index_providers(providers)
         sealer = None
         if secret_key is not None:
@@ -118,6 +127,7 @@ class Auth:
                 lifetime=flow_lifetime,
                 invite_email_must_match=frozenset(invite_email_must_match),
                 clock=clock,
+                redirect_uri=redirect_uri,
             ),
             events=self._events,
         )
@@ -192,13 +202,15 @@ class Auth:
     def session_account(self, account_id: str, *, signed_in_at: datetime) -> Account | None:
         """The account of a session, or None when the session must end.
 
-        Call it on every request with the account id and the time the session
-        signed in (from `outcome.account.credentials_changed_at` or this `Auth`'s
-        clock, never the app's own clock). None when the account is gone, disabled,
-        or its credentials (password, linked identities) changed after
-        `signed_in_at`. After the user's own change (a new password, a link or an
-        unlink), store the account's new `credentials_changed_at` as the session's
-        `signed_in_at`, so only the other sessions end.
+        Prefer `auth.sessions.stamp` and `auth.sessions.account`: one value to keep
+        in the session, compared exactly, so no clock is involved. This is the same
+        check on two values. Call it on every request with the account id and the
+        time the session signed in (from `outcome.account.credentials_changed_at` or
+        this `Auth`'s clock, never the app's own clock). None when the account is
+        gone, disabled, or its credentials (password, linked identities) changed
+        after `signed_in_at`. After the user's own change (a new password, a link or
+        an unlink), store the account's new `credentials_changed_at` as the
+        session's `signed_in_at`, so only the other sessions end.
 
         Examples:
             >>> from bpart_auth import Auth, MemoryStore
@@ -241,7 +253,11 @@ class Auth:
     # Redirect flows
 
     def begin_sign_in(
-        self, provider: ProviderName, *, redirect_uri: str, return_to: str | None = None
+        self,
+        provider: ProviderName,
+        *,
+        redirect_uri: str | None = None,
+        return_to: str | None = None,
     ) -> FlowStart:
         """Start signing in with a provider.
 
@@ -251,14 +267,16 @@ class Auth:
 
         Args:
             provider: `"google"` or `"microsoft"`, as configured.
-            redirect_uri: Your callback URL, registered with the provider.
+            redirect_uri: Your callback URL, registered with the provider; by
+                default the one given to `Auth`.
             return_to: A same-site path to come back to afterwards (on the outcome).
 
         Returns:
             The URL to redirect to and the sealed state to keep.
 
         Raises:
-            ConfigurationError: The provider is not configured.
+            ConfigurationError: The provider is not configured, or no `redirect_uri`
+                was given here or to `Auth`.
             InvalidReturnTo: `return_to` is not a same-site relative path.
             ProviderUnavailable: The provider's discovery document could not be read.
         """
@@ -271,7 +289,7 @@ class Auth:
         provider: ProviderName,
         *,
         account_id: str,
-        redirect_uri: str,
+        redirect_uri: str | None = None,
         return_to: str | None = None,
     ) -> FlowStart:
         """Start linking a provider to a signed-in account (from the profile page).
@@ -280,10 +298,17 @@ class Auth:
         app's notification. The account id is sealed into the flow: the flow can
         complete for that account only.
 
+        Args:
+            provider: `"google"` or `"microsoft"`, as configured.
+            account_id: The signed-in account.
+            redirect_uri: Your callback URL; by default the one given to `Auth`.
+            return_to: A same-site path to come back to afterwards (on the outcome).
+
         Raises:
             AccountNotFound: No account has this id.
             AccountDisabled: The account is disabled.
-            ConfigurationError: The provider is not configured.
+            ConfigurationError: The provider is not configured, or no `redirect_uri`
+                was given here or to `Auth`.
         """
         account = self.get_account(account_id)
         if account.disabled:
@@ -332,22 +357,35 @@ class Auth:
         """
         return self._flows.complete(state, params, signed_in_account_id=signed_in_account_id)
 
-    def unlink(self, account_id: str, provider: ProviderName) -> LinkedIdentity | None:
-        """Remove the account's identity of a provider; None if there was none.
+    def unlink(self, account_id: str, provider: ProviderName) -> Account:
+        """Remove the account's identity of a provider: the account as it is now.
+
+        Unlinking changes the account's credentials (`credentials_changed_at`),
+        which ends its other sessions; store `auth.sessions.stamp` of the returned
+        account in the user's own session to keep that one. When no identity of the
+        provider was linked, nothing changes and the account is returned as it was.
+        The `unlinked` event carries the identity removed.
 
         Raises:
             LastSignInMethod: It is the account's only way to sign in.
             AccountNotFound: No account has this id.
+
+        Examples:
+            >>> from bpart_auth import Auth, MemoryStore
+            >>> auth = Auth(MemoryStore())
+            >>> ann = auth.create_account(email="ann@example.com", password=None)
+            >>> auth.unlink(ann.id, "microsoft") == ann  # nothing was linked
+            True
         """
         removed = self._store.unlink_identity(
             account_id=account_id, provider=provider, now=self._clock()
         )
+        account = self.get_account(account_id)
         if removed is not None:
-            account = self._store.get_account(account_id)
             self._events.emit(
                 AuthEvent(kind="unlinked", account=account, identity=removed.identity)
             )
-        return removed
+        return account
 
     def sign_in_methods(self, account_id: str) -> SignInMethods:
         """What an account can sign in with, for the profile page.

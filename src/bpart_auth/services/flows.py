@@ -37,6 +37,7 @@ class FlowSettings:
     lifetime: timedelta
     invite_email_must_match: Collection[str]
     clock: Callable[[], datetime]
+    redirect_uri: str | None = None
 
 
 class FlowService:
@@ -65,16 +66,25 @@ class FlowService:
         provider_name: str,
         *,
         intent: FlowIntent,
-        redirect_uri: str,
+        redirect_uri: str | None,
         return_to: str | None,
         account_id: str | None = None,
         invite_token_hash: str | None = None,
     ) -> FlowStart:
-        """Seal a new flow and build the provider's URL."""
+        """Seal a new flow and build the provider's URL.
+
+        `redirect_uri` None means the one configured on `Auth`.
+        """
         provider = self._providers.get(provider_name)
         sealer = self._settings.sealer
         if provider is None or sealer is None:
             raise errors.ConfigurationError(detail=f"Auth: no provider {provider_name!r}")
+        if redirect_uri is None:
+            redirect_uri = self._settings.redirect_uri
+        if redirect_uri is None:
+            raise errors.ConfigurationError(
+                detail="Auth: no redirect_uri; pass one to begin_*, or set Auth(redirect_uri=...)"
+            )
         flow = new_flow_state(
             intent=intent,
             provider=provider.name,

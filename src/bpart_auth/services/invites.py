@@ -159,16 +159,23 @@ class InviteService:
         provider: ProviderName,
         token: str,
         *,
-        redirect_uri: str,
+        redirect_uri: str | None = None,
         return_to: str | None = None,
     ) -> FlowStart:
         """Start accepting an invitation by registering with Google or Microsoft.
 
         Then `auth.complete(...)` returns an outcome of kind `"registered"`.
 
+        Args:
+            provider: `"google"` or `"microsoft"`, as configured.
+            token: The invitation token from the link.
+            redirect_uri: Your callback URL; by default the one given to `Auth`.
+            return_to: A same-site path to come back to afterwards (on the outcome).
+
         Raises:
             InvalidInvite: The token cannot be accepted (a subclass says why).
-            ConfigurationError: The provider is not configured.
+            ConfigurationError: The provider is not configured, or no `redirect_uri`
+                was given here or to `Auth`.
         """
         self.check(token)
         return self._flows.begin(
