@@ -178,3 +178,21 @@ def test_the_fake_pages_only_send_codes_to_the_registered_callback(demo):
     response = client.get(demo.fakes.browser_url(start.url), base_url=demo.base_url)
     assert response.status_code == 200
     assert re.search(r"Choose an account", response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"}, {}],
+    ids=["cross-site", "foreign-origin", "no-header"],
+)
+def test_a_forged_sign_in_post_is_refused(demo, headers):
+    client = demo.app.test_client()
+    form = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    response = client.post("/login", data=form, headers=headers, base_url=demo.base_url)
+    assert response.status_code == 403
+    with client.session_transaction(base_url=demo.base_url) as session:
+        assert "account" not in session
+    same = client.post(
+        "/login", data=form, headers={"Origin": demo.base_url}, base_url=demo.base_url
+    )
+    assert (same.status_code, same.location) == (302, "/")

@@ -99,7 +99,12 @@ def build(
         folder = Path(tempfile.mkdtemp(prefix="bpart-auth-demo-"))
         database = f"sqlite:///{folder / 'demo.db'}"
     store = SQLStore(database, create_schema=True)
-    auth = Auth(store, secret_key=secrets.token_bytes(32), providers=providers)
+    auth = Auth(
+        store,
+        secret_key=secrets.token_bytes(32),
+        providers=providers,
+        redirect_uri=f"{base_url}/auth/callback",
+    )
     with contextlib.suppress(EmailAlreadyRegistered):  # a database kept from an earlier run
         auth.create_account(email=admin_email, password=ADMIN_PASSWORD, name="Ada Admin")
     if fakes is not None:

@@ -8,8 +8,6 @@ fake mode, the fake providers' own sign-in pages (`bpart_auth._demo.fakes`).
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from flask import Flask, flash, g, redirect, render_template, request, session, url_for
@@ -26,9 +24,9 @@ if TYPE_CHECKING:
 ProviderName = Literal["google", "microsoft"]
 # Pages a visitor reaches without signing in; every other page needs a session.
 PUBLIC = frozenset({"login", "login_with", "callback", "invite", "accept", "static"})
-# What the session holds: the account, when it signed in (credentials_changed_at then),
-# a CSRF token and, while a redirect is under way, the sealed flow state.
-ACCOUNT, SINCE, CSRF, FLOW = "account_id", "since", "csrf", "bpart_flow"
+# What the session holds: the account's stamp (`auth.sessions.stamp`) and, while a
+# redirect is under way, the sealed flow state.
+ACCOUNT, FLOW = "account", "bpart_flow"
 _PROVIDER = "<any(google, microsoft):provider>"
 
 
@@ -47,10 +45,10 @@ def create_app(
         secret_key: Signs Flask's session cookie.
         fakes: In fake mode, the fake providers whose sign-in pages the app serves.
         hint: A line for the sign-in page (the seeded admin's email and password).
-        base_url: Where the app is served (`http://127.0.0.1:8000`). The callback URL
-            registered with the providers is built on it, and a request for another
-            host (`localhost`) is redirected there first, so the session cookie the
-            callback needs is the one the flow began with.
+        base_url: Where the app is served (`http://127.0.0.1:8000`), the origin of
+            `auth`'s `redirect_uri`. A request for another host (`localhost`) is
+            redirected there first, so the session cookie the callback needs is the
+            one the flow began with.
     """
     app = Flask(__name__)
     app.config.update(
@@ -104,9 +102,6 @@ class _Views:
         """An absolute URL for one of the app's paths (the callback, invitation links)."""
         return f"{self.base_url or request.host_url.rstrip('/')}{path}"
 
-    def callback_url(self) -> str:
-        return self.external(url_for("callback"))
-
     def go(self, start: FlowStart) -> Response:
         """Keep the sealed flow state in the session; send the browser to the provider."""
         session[FLOW] = start.state
@@ -114,27 +109,21 @@ class _Views:
 
     def sign_in(self, account: Account, message: str, to: str = "/") -> Response:
         session.clear()  # a fresh session on every sign-in: no fixation
-        session.update({ACCOUNT: account.id, SINCE: account.credentials_changed_at.isoformat()})
+        session[ACCOUNT] = self.auth.sessions.stamp(account)
         flash(message, "success")
         return redirect(to)
 
     def guard(self) -> Response | tuple[str, int] | None:
-        """Canonical host, CSRF on every POST, and the session's account re-checked."""
+        """Canonical host, forged POSTs refused, and the session's account re-checked."""
         if self.base_url is not None and request.host_url.rstrip("/") != self.base_url:
             return redirect(f"{self.base_url}{request.full_path.rstrip('?')}")
-        token = session.setdefault(CSRF, secrets.token_urlsafe())
-        sent = request.form.get("csrf", "")
-        if request.method == "POST" and not secrets.compare_digest(sent.encode(), token.encode()):
-            return "Missing or wrong CSRF token.", 400
-        account = None
-        if SINCE in session:
-            since = datetime.fromisoformat(session[SINCE])
-            account = self.auth.session_account(session[ACCOUNT], signed_in_at=since)
-            if account is None:  # deleted, disabled, or credentials changed since
-                session.clear()
-                flash("Your session has ended. Please sign in again.", "error")
-        g.account = account
-        if account is None and request.endpoint not in PUBLIC | {None} and not _fake_page():
+        if self.auth.sessions.cross_origin_refused(request.method, request.headers):
+            return "This request did not come from this site.", 403
+        g.account = self.auth.sessions.account(session.get(ACCOUNT))
+        if ACCOUNT in session and g.account is None:  # gone, disabled, credentials changed
+            session.clear()
+            flash("Your session has ended. Please sign in again.", "error")
+        if g.account is None and request.endpoint not in PUBLIC | {None} and not _fake_page():
             return redirect(url_for("login"))
         return None
 
@@ -163,14 +152,14 @@ class _Views:
         return self.sign_in(account, f"Signed in as {account.email} with a password.")
 
     def login_with(self, provider: ProviderName) -> Response:
-        return self.go(self.auth.begin_sign_in(provider, redirect_uri=self.callback_url()))
+        return self.go(self.auth.begin_sign_in(provider))
 
     def callback(self) -> Response:
         """The one callback: sign-in, linking and invitations all come back here."""
         outcome = self.auth.complete(
             state=session.pop(FLOW, ""),
             params=request.args,
-            signed_in_account_id=session.get(ACCOUNT),
+            signed_in_account_id=g.account.id if g.account else None,
         )
         return self.sign_in(outcome.account, outcome.message, outcome.return_to or "/")
 
@@ -189,19 +178,13 @@ class _Views:
         return render_template("profile.html", methods=methods)
 
     def link(self, provider: ProviderName) -> Response:
-        start = self.auth.begin_link(
-            provider,
-            account_id=g.account.id,
-            redirect_uri=self.callback_url(),
-            return_to="/profile",
+        return self.go(
+            self.auth.begin_link(provider, account_id=g.account.id, return_to="/profile")
         )
-        return self.go(start)
 
     def unlink(self, provider: ProviderName) -> Response:
-        self.auth.unlink(g.account.id, provider)
         # Unlinking changed the credentials: this session goes on, every other one ends.
-        account = self.auth.get_account(g.account.id)
-        session[SINCE] = account.credentials_changed_at.isoformat()
+        session[ACCOUNT] = self.auth.sessions.stamp(self.auth.unlink(g.account.id, provider))
         name = provider.capitalize()
         flash(f"{name} is unlinked. You can no longer sign in with {name}.", "success")
         return redirect(url_for("profile"))
@@ -222,10 +205,7 @@ class _Views:
     def accept(self, token: str, method: str) -> Response:
         if method != "password":
             provider = cast("ProviderName", method)
-            start = self.auth.invites.begin_accept(
-                provider, token, redirect_uri=self.callback_url()
-            )
-            return self.go(start)
+            return self.go(self.auth.invites.begin_accept(provider, token))
         account = self.auth.invites.accept_with_password(
             token, password=request.form.get("password", ""), name=request.form.get("name", "")
         )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import urlsplit
 
 from bpart_auth import errors
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable
 
     from bpart_auth.models import Account
     from bpart_auth.store.base import AccountStore
@@ -19,6 +19,15 @@ _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # Fetch Metadata: "none" is a navigation the user started (address bar, bookmark).
 _TRUSTED_SITES: Final = frozenset({"same-origin", "none"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+class Headers(Protocol):
+    """Request headers as any framework has them: a mapping, or werkzeug's `Headers`."""
+
+    def items(self) -> Iterable[tuple[str, str]]:
+        """Each header's name and value."""
+        ...
+
 
 _Origin = tuple[str, str, int]  # (scheme, host, port), lowercase, the default port filled in
 
@@ -105,7 +114,7 @@ class SessionService:
             return None
         return account
 
-    def cross_origin_refused(self, method: str, headers: Mapping[str, str]) -> bool:
+    def cross_origin_refused(self, method: str, headers: Headers) -> bool:
         """Whether to refuse a request as cross-site request forgery (CSRF): answer 403.
 
         Call it on every request, before acting on it. GET, HEAD and OPTIONS pass
@@ -127,7 +136,8 @@ class SessionService:
 
         Args:
             method: The request's HTTP method.
-            headers: The request's headers; names in any case.
+            headers: The request's headers (`request.headers` in Flask, Django or
+                Starlette); names in any case.
 
         Returns:
             True when the request must be refused.
