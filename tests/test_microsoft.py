@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from bpart_auth import (
+    AdminConsentAnswered,
     AdminConsentRequired,
     Auth,
     ConfigurationError,
@@ -350,3 +351,32 @@ def test_callback_iss_is_checked(store, organizations, iss, refused):
             auth.complete(state=start.state, params=params)
     else:
         assert auth.complete(state=start.state, params=params).account.id == ann.id
+
+
+@pytest.mark.parametrize(("answer", "granted"), [("True", True), ("False", False)])
+def test_the_admins_return_from_the_consent_link_is_its_own_answer(
+    store, organizations, answer, granted
+):
+    auth, _ = make(store, organizations)
+    params = {"admin_consent": answer, "tenant": WORK}
+    for state in ("", auth.begin_sign_in("microsoft", redirect_uri=CALLBACK).state):
+        with pytest.raises(AdminConsentAnswered) as caught:
+            auth.complete(state=state, params=params)
+        assert (caught.value.code, caught.value.tenant) == ("admin_consent_answered", WORK)
+        assert caught.value.granted is granted
+        assert "If they approved it, you can now sign in with Microsoft." in str(caught.value)
+    assert organizations.requests_seen.get("/organizations/oauth2/v2.0/token") is None
+
+
+def test_a_callback_with_a_code_is_never_taken_for_an_admin_consent_answer(store, organizations):
+    auth, _ = make(store, organizations)
+    start = auth.begin_sign_in("microsoft", redirect_uri=CALLBACK)
+    params = {**organizations.authorize(start.url, oid=OID), "admin_consent": "True"}
+    with pytest.raises(IdentityNotLinked):
+        auth.complete(state=start.state, params=params)
+
+
+def test_without_microsoft_an_admin_consent_redirect_is_an_invalid_flow_state(store):
+    auth = Auth(store, secret_key="a unit-test secret key of 32+ bytes")
+    with pytest.raises(InvalidFlowState):
+        auth.complete(state="", params={"admin_consent": "True", "tenant": WORK})

@@ -25,6 +25,7 @@ from bpart_auth.auth import Auth
 from bpart_auth.errors import (
     AccountDisabled,
     AccountNotFound,
+    AdminConsentAnswered,
     AdminConsentRequired,
     AuthError,
     ConfigurationError,
@@ -102,6 +103,7 @@ __all__ = [
     "AccountNotFound",
     "AccountRecords",
     "AccountStore",
+    "AdminConsentAnswered",
     "AdminConsentRequired",
     "Argon2Parameters",
     "Auth",

@@ -35,6 +35,7 @@ AuthError                          auth_error
 ├── InvalidResetToken              reset_token_invalid
 │   └── ResetTokenExpired          reset_token_expired
 ├── InvalidFlowState               invalid_flow_state
+├── AdminConsentAnswered           admin_consent_answered
 └── ProviderError                  provider_error
     ├── ConsentDeclined            consent_declined
     ├── AdminConsentRequired       admin_consent_required
@@ -65,6 +66,7 @@ from typing import ClassVar, Literal
 __all__ = [
     "AccountDisabled",
     "AccountNotFound",
+    "AdminConsentAnswered",
     "AdminConsentRequired",
     "AuthError",
     "ConfigurationError",
@@ -135,6 +137,7 @@ ErrorCode = Literal[
     "invalid_flow_state",
     "provider_error",
     "consent_declined",
+    "admin_consent_answered",
     "admin_consent_required",
     "provider_unavailable",
     "invalid_id_token",
@@ -486,6 +489,39 @@ class InvalidFlowState(AuthError):
 
     code: ClassVar[ErrorCode] = "invalid_flow_state"
     default_message = "Your sign-in took too long or was interrupted. Please start again."
+
+
+class AdminConsentAnswered(AuthError):
+    """The callback is an administrator's answer to the admin-consent link, not a sign-in.
+
+    After an Entra admin answers the link from `AdminConsentRequired.consent_url`,
+    Entra sends them to the app's redirect URI with `admin_consent=True&tenant=...`
+    and no authorization code. `Auth.complete` raises this instead of
+    `InvalidFlowState`, so the app shows a plain message the way it shows any refusal.
+    Nothing was signed in or changed. The redirect is not signed: anyone can make
+    such a URL, so the message claims nothing and `granted` is only what it says.
+
+    Args:
+        tenant: The tenant the redirect names, if any.
+        granted: Whether the redirect says the admin approved (`admin_consent=True`).
+
+    Examples:
+        >>> str(AdminConsentAnswered(tenant="contoso.example", granted=True))[:48]
+        'An administrator of your organization has answer'
+    """
+
+    code: ClassVar[ErrorCode] = "admin_consent_answered"
+    default_message = (
+        "An administrator of your organization has answered the request to approve this "
+        "app. If they approved it, you can now sign in with Microsoft."
+    )
+
+    def __init__(
+        self, *, tenant: str | None = None, granted: bool = False, detail: str | None = None
+    ) -> None:
+        super().__init__(detail=detail)
+        self.tenant = tenant
+        self.granted = granted
 
 
 class ProviderError(AuthError):

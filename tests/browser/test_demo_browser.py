@@ -239,7 +239,10 @@ def test_the_admin_approves_the_app_on_the_fake_consent_page(page, steps, fake_d
     expect(page.get_by_role("heading", name="Permissions requested")).to_be_visible()
     page.get_by_label("Organization").select_option(FABRIKAM)
     page.get_by_role("button", name="Accept for the organization").click()
-    expect(flash(page)).to_contain_text("approved the app for the whole organization")
+    expect(flash(page)).to_have_text(  # Entra's redirect back: AdminConsentAnswered
+        "An administrator of your organization has answered the request to approve this "
+        "app. If they approved it, you can now sign in with Microsoft."
+    )
     steps.shot("approved")
 
     page.get_by_role("button", name="Sign in with Microsoft").click()

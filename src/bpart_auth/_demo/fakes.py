@@ -16,7 +16,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request
 
 from bpart_auth.providers.microsoft import CONSUMER_TENANT
 from bpart_auth.testing import FakeAuthorizeError, FakeGoogle, FakeMicrosoft
@@ -180,9 +180,5 @@ class DemoFakes:
         self.microsoft.consent_required_tenants = frozenset(
             self.microsoft.consent_required_tenants - {approved}
         )
-        flash(
-            "The administrator approved the app for the whole organization. "
-            "Sign in with Microsoft again.",
-            "success",
-        )
-        return redirect(url_for("login"))
+        # As Entra does: back to the app's redirect URI, with no code and no state.
+        return self._back_to_app({"admin_consent": "True", "tenant": approved})

@@ -104,6 +104,12 @@ class FlowService:
         self, sealed: str, params: Mapping[str, str], *, signed_in_account_id: str | None
     ) -> Outcome:
         """Open the state, check it against the callback once, and act on its intent."""
+        if "admin_consent" in params and "code" not in params and "microsoft" in self._providers:
+            raise errors.AdminConsentAnswered(
+                tenant=params.get("tenant"),
+                granted=params["admin_consent"].strip().lower() == "true",
+                detail=f"admin-consent redirect: {params.get('error') or 'no error'}",
+            )
         flow = self._open(sealed, params)
         if (
             flow.intent == "link"
