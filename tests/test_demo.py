@@ -196,3 +196,10 @@ def test_a_forged_sign_in_post_is_refused(demo, headers):
         "/login", data=form, headers={"Origin": demo.base_url}, base_url=demo.base_url
     )
     assert (same.status_code, same.location) == (302, "/")
+
+
+def test_an_unknown_invitation_link_says_so_on_the_sign_in_page(demo):
+    client = demo.app.test_client()
+    response = client.get("/invite/not-a-token", base_url=demo.base_url, follow_redirects=True)
+    assert response.request.path == "/login"
+    assert "This invitation link is not valid." in response.get_data(as_text=True)

@@ -135,7 +135,7 @@ class _Views:
         """Any other refusal: show its message where the user came from."""
         flash(str(error), "error")
         token = (request.view_args or {}).get("token")
-        if token:
+        if token and request.method == "POST":  # accepting failed: back to the invitation
             return redirect(url_for("invite", token=token))
         return redirect(url_for("profile" if g.get("account") else "login"))
 
