@@ -15,12 +15,12 @@ from typing import ClassVar, Protocol
 
 import pytest
 
-from bpart_auth import GoogleProvider, MicrosoftProvider
 from bpart_auth._demo import ADMIN_EMAIL, ADMIN_PASSWORD, build
 from bpart_auth._demo.fakes import CONTOSO, FABRIKAM
 from bpart_auth.providers.microsoft import CONSUMER_TENANT
 
 from ._harness import expect
+from ._oidc_pages import oidc_providers, provider_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -81,14 +81,7 @@ class OidcPages:
         self._login(page, "ann")
 
     def _login(self, page, login):
-        expect(page).to_have_url(re.compile(rf"^{re.escape(self.origin)}/.+/interaction/"))
-        login_url = page.url
-        page.locator("input[name=login]").fill(login)
-        page.locator("input[name=password]").fill("any password")
-        page.get_by_role("button", name="Sign-in").click()
-        page.wait_for_url(lambda url: url != login_url)
-        if page.url.startswith(self.origin):  # the consent page, on a first grant
-            page.get_by_role("button", name="Continue").click()
+        provider_login(page, self.origin, login)
 
 
 @pytest.fixture
@@ -102,27 +95,11 @@ def fake_demo(live_server, tmp_path):
 
 @pytest.fixture
 def oidc_demo(app_server, oidc_server, tmp_path):
-    google, microsoft = oidc_server.google_client, oidc_server.microsoft_client
-    providers = [
-        GoogleProvider(
-            client_id=google.client_id,
-            client_secret=google.client_secret,
-            metadata_url=f"{oidc_server.google_issuer}/.well-known/openid-configuration",
-            session=oidc_server.session(),
-        ),
-        MicrosoftProvider(
-            client_id=microsoft.client_id,
-            client_secret=microsoft.client_secret,
-            authority_host=f"{oidc_server.origin}/microsoft",
-            tenant="organizations",
-            session=oidc_server.session(),
-        ),
-    ]
     players = OidcPages(oidc_server.origin)
     demo = build(
         port=app_server.port,
         database=f"sqlite:///{tmp_path / 'demo.db'}",
-        providers=providers,
+        providers=oidc_providers(oidc_server),
         admin_email=players.admin_email,
     )
     demo.app.testing = True

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from bpart_auth import Auth, GoogleProvider, MicrosoftProvider, SQLStore
+from bpart_auth import Auth, SQLStore
 from bpart_auth.testing import CHEAP_FOR_TESTS
 
 from ._harness import expect
+from ._oidc_pages import oidc_providers, provider_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -35,25 +36,11 @@ def load_example():
 
 @pytest.fixture
 def example(app_server, oidc_server, callback_url, tmp_path):
-    google, microsoft = oidc_server.google_client, oidc_server.microsoft_client
     store = SQLStore(f"sqlite:///{tmp_path / 'example.db'}", create_schema=True)
     auth = Auth(
         store,
         secret_key="a browser-test secret key that is long enough",
-        providers=[
-            GoogleProvider(
-                client_id=google.client_id,
-                client_secret=google.client_secret,
-                metadata_url=f"{oidc_server.google_issuer}/.well-known/openid-configuration",
-                session=oidc_server.session(),
-            ),
-            MicrosoftProvider(
-                client_id=microsoft.client_id,
-                client_secret=microsoft.client_secret,
-                authority_host=f"{oidc_server.origin}/microsoft",
-                session=oidc_server.session(),
-            ),
-        ],
+        providers=oidc_providers(oidc_server),
         redirect_uri=callback_url,
         password_hashing=CHEAP_FOR_TESTS,
     )
@@ -62,18 +49,6 @@ def example(app_server, oidc_server, callback_url, tmp_path):
     app_server.serve(app)
     yield auth, app_server.url, oidc_server.origin
     store.close()
-
-
-def provider_login(page, origin, login):
-    """oidc-provider's login form, then its consent page when it asks."""
-    expect(page).to_have_url(re.compile(rf"^{re.escape(origin)}/.+/interaction/"))
-    login_url = page.url
-    page.locator("input[name=login]").fill(login)
-    page.locator("input[name=password]").fill("any password")
-    page.get_by_role("button", name="Sign-in").click()
-    page.wait_for_url(lambda url: url != login_url)
-    if page.url.startswith(origin):
-        page.get_by_role("button", name="Continue").click()
 
 
 def flash(page):

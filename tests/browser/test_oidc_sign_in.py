@@ -14,15 +14,14 @@ from markupsafe import escape
 from bpart_auth import (
     Auth,
     AuthError,
-    GoogleProvider,
     Identity,
     MemoryStore,
-    MicrosoftProvider,
 )
 from bpart_auth.testing import CHEAP_FOR_TESTS
 from e2e.oidc_fixture import MICROSOFT_ACCOUNTS, WORK_TENANT
 
 from ._harness import expect
+from ._oidc_pages import oidc_providers
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -31,25 +30,10 @@ PASSWORD = "correct horse battery staple"
 
 
 def make_auth(server, store) -> Auth:
-    google, microsoft = server.google_client, server.microsoft_client
     return Auth(
         store,
         secret_key=SECRET,
-        providers=[
-            GoogleProvider(
-                client_id=google.client_id,
-                client_secret=google.client_secret,
-                metadata_url=f"{server.google_issuer}/.well-known/openid-configuration",
-                session=server.session(),
-            ),
-            MicrosoftProvider(
-                client_id=microsoft.client_id,
-                client_secret=microsoft.client_secret,
-                authority_host=f"{server.origin}/microsoft",
-                tenant="organizations",
-                session=server.session(),
-            ),
-        ],
+        providers=oidc_providers(server),
         password_hashing=CHEAP_FOR_TESTS,
     )
 
