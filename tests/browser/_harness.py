@@ -178,8 +178,9 @@ class LiveServer:
 @dataclasses.dataclass(frozen=True)
 class Shot:
     name: str
-    png: bytes
+    png: bytes | None  # None when Chromium could not capture it (noted in report.txt)
     url: str
+    problem: str = ""
 
 
 class Steps:
@@ -198,7 +199,12 @@ class Steps:
     def shot(self, name: str, *, page: Any = None) -> None:
         """Record a screenshot of `page` (default: the test's page) named `name`."""
         target = self.page if page is None else page
-        self.shots.append(Shot(name, target.screenshot(type="png"), target.url))
+        try:
+            png, problem = target.screenshot(type="png"), ""
+        except Exception as exc:  # noqa: BLE001 - evidence must never fail the test itself
+            # Chromium under load sometimes answers "Unable to capture screenshot".
+            png, problem = None, f"could not capture the screenshot: {exc}"
+        self.shots.append(Shot(name, png, target.url, problem))
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
@@ -245,9 +251,10 @@ class Evidence:
         shots = self.steps.shots if self.steps is not None else []
         for number, shot in enumerate(shots, start=1):
             name = f"{number:02d}-{_slug(shot.name)}.png"
-            (folder / name).write_bytes(shot.png)
-            written.append(name)
-            report.append(f"step {name}: {shot.name!r} at {shot.url}")
+            if shot.png is not None:
+                (folder / name).write_bytes(shot.png)
+                written.append(name)
+            report.append(f"step {name}: {shot.name!r} at {shot.url} {shot.problem}".rstrip())
         number = len(shots)
         for label, page in self.pages.items():
             number += 1

@@ -15,7 +15,7 @@ import flask
 import pytest
 from markupsafe import escape
 
-from ._harness import ARTIFACTS_ENV, LiveServer, expect
+from ._harness import ARTIFACTS_ENV, Evidence, LiveServer, Steps, expect
 
 pytestmark = pytest.mark.browser
 
@@ -100,6 +100,29 @@ def greeting_app() -> flask.Flask:
         )
 
     return app
+
+
+class _FlakyPage:
+    """A page whose screenshot fails the way Chromium's sometimes does under load."""
+
+    url = "http://127.0.0.1:1/busy"
+
+    def screenshot(self, **_options):
+        raise RuntimeError("Protocol error (Page.captureScreenshot): Unable to capture screenshot")
+
+
+def test_a_screenshot_that_fails_never_fails_the_test_and_is_reported(tmp_path):
+    steps = Steps(_FlakyPage())
+    with steps("signed in"):
+        pass  # the block succeeded: the failing screenshot must not turn it into a failure
+    evidence = Evidence()
+    evidence.steps = steps
+    written = evidence.write(tmp_path / "evidence", test="t")
+    assert written == ["report.txt"]
+    report = (tmp_path / "evidence" / "report.txt").read_text()
+    assert (
+        "step 01-signed-in.png: 'signed in' at http://127.0.0.1:1/busy could not capture" in report
+    )
 
 
 def test_chromium_fills_and_submits_a_form(page, steps, live_server):
