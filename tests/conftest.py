@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
 import pytest
+import responses
 
 from bpart_auth.store.sql import SQLStore
+from bpart_auth.testing import FakeGoogle, FakeMicrosoft
+from e2e.oidc_fixture import missing_requirement
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REDIS_URL = os.environ.get("BPART_AUTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -26,6 +30,34 @@ def service_missing(name: str, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{message} (CI=true: services are required, not skipped)")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def oidc_available() -> None:
+    """Skip (locally) or fail (CI=true) when node or the npm packages are missing."""
+    reason = missing_requirement()
+    if reason is not None:
+        service_missing("oidc-provider", reason)
+
+
+class Clock:
+    """An aware `datetime` clock for `Auth(clock=...)`, moved by setting `now`."""
+
+    def __init__(self):
+        self.now = datetime.now(timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def fakes():
+    """FakeGoogle and FakeMicrosoft, served through one `responses` mock."""
+    google, microsoft = FakeGoogle(), FakeMicrosoft()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        google.install(mock)
+        microsoft.install(mock)
+        yield google, microsoft
 
 
 @pytest.fixture

@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-import responses
 
 from bpart_auth import Auth, ConfigurationError, MemoryStore
-from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle, FakeMicrosoft
+from bpart_auth.testing import CHEAP_FOR_TESTS
+from conftest import Clock
 
 SECRET = "a unit-test secret key of 32+ bytes"
 CALLBACK = "https://backoffice.test/auth/callback"
 OTHER_CALLBACK = "https://backoffice.test/other/callback"
 PASSWORD = "correct horse battery staple"
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime.now(timezone.utc)
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def fakes():
-    google, microsoft = FakeGoogle(), FakeMicrosoft()
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        google.install(mock)
-        microsoft.install(mock)
-        yield google, microsoft
 
 
 @pytest.fixture

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-import responses
 
 from bpart_auth import (
     AccountNotFound,
@@ -25,31 +24,15 @@ from bpart_auth import (
     LastSignInMethod,
     MemoryStore,
 )
-from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle, FakeMicrosoft
+from bpart_auth.testing import CHEAP_FOR_TESTS, FakeMicrosoft
 from bpart_auth.testing.store_contract import race
+from conftest import Clock
 
 SECRET = "a unit-test secret key of 32+ bytes"
 CALLBACK = "https://backoffice.test/auth/callback"
 PASSWORD = "correct horse battery staple"
 WORK = FakeMicrosoft.WORK_TENANT
 OID = "aaaaaaaa-0000-0000-0000-000000000042"
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime.now(timezone.utc)
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def fakes():
-    google, microsoft = FakeGoogle(), FakeMicrosoft()
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        google.install(mock)
-        microsoft.install(mock)
-        yield google, microsoft
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ import shutil
 import pytest
 
 from conftest import service_missing
-from e2e.oidc_fixture import OidcSettings, missing_requirement, running_oidc_server
+from e2e.oidc_fixture import OidcSettings, running_oidc_server
 
 from ._harness import (
     CHROMIUM_ARGS,
@@ -180,14 +180,6 @@ def oidc_settings(callback_url) -> OidcSettings:
         google_clients=tuple(map(with_callback, defaults.google_clients)),
         microsoft_clients=tuple(map(with_callback, defaults.microsoft_clients)),
     )
-
-
-@pytest.fixture(scope="session")
-def oidc_available() -> None:
-    """Skip (locally) or fail (CI=true) when node or the npm packages are missing."""
-    reason = missing_requirement()
-    if reason is not None:
-        service_missing("oidc-provider", reason)
 
 
 @pytest.fixture(scope="session")

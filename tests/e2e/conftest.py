@@ -11,22 +11,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import service_missing
-
-from .oidc_fixture import OidcServer, OidcSettings, missing_requirement, running_oidc_server
+from .oidc_fixture import OidcServer, OidcSettings, running_oidc_server
 
 
 @pytest.fixture(scope="session")
 def oidc_settings() -> OidcSettings:
     return OidcSettings()
-
-
-@pytest.fixture(scope="session")
-def oidc_available() -> None:
-    """Skip (locally) or fail (CI=true) when node or the npm packages are missing."""
-    reason = missing_requirement()
-    if reason is not None:
-        service_missing("oidc-provider", reason)
 
 
 @pytest.fixture(scope="session")
