@@ -186,3 +186,22 @@ def oidc_settings(callback_url) -> OidcSettings:
 def oidc_server(oidc_available, oidc_settings, tmp_path_factory):
     with running_oidc_server(oidc_settings, tmp_path_factory.mktemp("oidc-browser")) as server:
         yield server
+
+
+@pytest.fixture
+def example_auth(oidc_server, callback_url, tmp_path):
+    """An `Auth` for the framework examples: SQLite, oidc-provider, the session callback."""
+    from bpart_auth import Auth, SQLStore  # noqa: PLC0415
+    from bpart_auth.testing import CHEAP_FOR_TESTS  # noqa: PLC0415
+
+    from ._oidc_pages import oidc_providers  # noqa: PLC0415
+
+    store = SQLStore(f"sqlite:///{tmp_path / 'example.db'}", create_schema=True)
+    yield Auth(
+        store,
+        secret_key="a browser-test secret key that is long enough",
+        providers=oidc_providers(oidc_server),
+        redirect_uri=callback_url,
+        password_hashing=CHEAP_FOR_TESTS,
+    )
+    store.close()

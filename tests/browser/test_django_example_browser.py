@@ -17,11 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bpart_auth import Auth, SQLStore
-from bpart_auth.testing import CHEAP_FOR_TESTS
-
 from ._harness import expect
-from ._oidc_pages import oidc_providers, provider_login
+from ._oidc_pages import provider_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -32,24 +29,16 @@ MANAGER = "manager@contoso.example"
 
 
 @pytest.fixture
-def example(app_server, oidc_server, callback_url, tmp_path, monkeypatch):
+def example(app_server, oidc_server, example_auth, monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLE_DIR))
     import django_example  # noqa: PLC0415 - found on the path just added
     from django.core.wsgi import get_wsgi_application  # noqa: PLC0415
 
-    store = SQLStore(f"sqlite:///{tmp_path / 'example.db'}", create_schema=True)
-    auth = Auth(
-        store,
-        secret_key="a browser-test secret key that is long enough",
-        providers=oidc_providers(oidc_server),
-        redirect_uri=callback_url,
-        password_hashing=CHEAP_FOR_TESTS,
-    )
+    auth = example_auth
     django_example.configure(auth, secret_key="a Django key for the browser test")
     assert sys.modules["django_example"] is django_example
     app_server.serve(get_wsgi_application())
-    yield auth, app_server.url, oidc_server.origin
-    store.close()
+    return auth, app_server.url, oidc_server.origin
 
 
 def sign_out(page, base):

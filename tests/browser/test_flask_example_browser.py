@@ -14,11 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bpart_auth import Auth, SQLStore
-from bpart_auth.testing import CHEAP_FOR_TESTS
-
 from ._harness import expect
-from ._oidc_pages import oidc_providers, provider_login
+from ._oidc_pages import provider_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -35,20 +32,12 @@ def load_example():
 
 
 @pytest.fixture
-def example(app_server, oidc_server, callback_url, tmp_path):
-    store = SQLStore(f"sqlite:///{tmp_path / 'example.db'}", create_schema=True)
-    auth = Auth(
-        store,
-        secret_key="a browser-test secret key that is long enough",
-        providers=oidc_providers(oidc_server),
-        redirect_uri=callback_url,
-        password_hashing=CHEAP_FOR_TESTS,
-    )
+def example(app_server, oidc_server, example_auth):
+    auth = example_auth
     app = load_example().create_app(auth, secret_key="a Flask key", secure_cookies=False)
     app.testing = True
     app_server.serve(app)
-    yield auth, app_server.url, oidc_server.origin
-    store.close()
+    return auth, app_server.url, oidc_server.origin
 
 
 def flash(page):

@@ -60,7 +60,10 @@ class DemoFakes:
         """Answer the fakes' endpoints in this process; let every other request through."""
         import responses  # noqa: PLC0415 - the demo extra installs it
 
-        hosts = {urlsplit(url).netloc for url in (self.google.metadata_url, self._authority())}
+        hosts = {
+            urlsplit(url).netloc
+            for url in (self.google.metadata_url, self.microsoft.authority_host)
+        }
         pattern = "|".join(re.escape(host) for host in sorted(hosts))
         mock = responses.RequestsMock(assert_all_requests_are_fired=False)
         mock.add_passthru(re.compile(rf"^(?!https://({pattern})/)"))
@@ -95,9 +98,6 @@ class DemoFakes:
             "google": self.google.authorization_endpoint,
             "microsoft": self.microsoft.authorization_endpoint,
         }
-
-    def _authority(self) -> str:
-        return self.microsoft.authority_host
 
     def blueprint(self) -> Blueprint:
         """The fake providers' pages, to mount at `/fake`."""
