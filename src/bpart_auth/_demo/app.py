@@ -8,7 +8,7 @@ fake mode, the fake providers' own sign-in pages (`bpart_auth._demo.fakes`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, flash, g, redirect, render_template, request, session, url_for
 
@@ -19,9 +19,8 @@ if TYPE_CHECKING:
 
     from bpart_auth._demo.fakes import DemoFakes
     from bpart_auth.auth import Auth
-    from bpart_auth.models import Account, FlowStart
+    from bpart_auth.models import Account, FlowStart, ProviderName
 
-ProviderName = Literal["google", "microsoft"]
 # Pages a visitor reaches without signing in; every other page needs a session.
 PUBLIC = frozenset({"login", "login_with", "callback", "invite", "accept", "static"})
 # What the session holds: the account's stamp (`auth.sessions.stamp`) and, while a
