@@ -214,6 +214,9 @@ def test_an_account_id_with_spaces_survives_the_stamp():
         pytest.param("yesterday {id}", id="not-a-time"),
         pytest.param("2030-01-01T00:00:00+00:00 no-such-account", id="unknown-account"),
         pytest.param(12345, id="not-a-string"),
+        pytest.param(["2030-01-01T00:00:00+00:00 {id}"], id="a-list"),
+        pytest.param("2030-01-01T00:00:00+00:00 " + "x" * 1_000_000, id="one-megabyte"),
+        pytest.param("2030-01-01T00:00:00+00:00 \ud800", id="lone-surrogate"),
     ],
 )
 def test_a_malformed_or_foreign_stamp_opens_nothing(auth, stamp):
@@ -274,6 +277,14 @@ APP = "https://backoffice.test"
         pytest.param("PUT", {"Sec-Fetch-Site": "cross-site"}, True, id="put"),
         pytest.param("DELETE", {"Origin": "https://evil.test"}, True, id="delete"),
         pytest.param("PATCH", {"Sec-Fetch-Site": "same-origin"}, False, id="patch-same-origin"),
+        pytest.param(None, {"Sec-Fetch-Site": "cross-site"}, True, id="method-none-is-unsafe"),
+        pytest.param(b"GET", {"Sec-Fetch-Site": "cross-site"}, True, id="method-bytes-is-unsafe"),
+        pytest.param("GET" * 1000, {"Origin": APP}, False, id="method-long-is-unsafe"),
+        pytest.param("POST", {"Origin": [APP]}, True, id="origin-list-is-absent"),
+        pytest.param("POST", {"Origin": APP + "/" * 5000}, True, id="origin-too-long"),
+        pytest.param("POST", {"Sec-Fetch-Site": None, "Origin": APP}, False, id="site-none"),
+        pytest.param("POST", {"Origin": "https://backoffice.test\ud800"}, True, id="surrogate"),
+        pytest.param("POST", {b"Origin": APP}, True, id="name-bytes-is-absent"),
     ],
 )
 def test_cross_origin_refused(method, headers, refused):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import urlsplit
 
 from bpart_auth import errors
+from bpart_auth._input import text_problem
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -19,6 +20,11 @@ _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # Fetch Metadata: "none" is a navigation the user started (address bar, bookmark).
 _TRUSTED_SITES: Final = frozenset({"same-origin", "none"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# A stamp is an ISO 8601 time (32 characters at most), a space and a store's id
+# (1000 characters at most in our stores).
+_MAX_STAMP: Final = 1100
+# Longer header values are refused unread: no browser sends an origin that long.
+_MAX_HEADER: Final = 2048
 
 
 class Headers(Protocol):
@@ -100,7 +106,7 @@ class SessionService:
             >>> auth.sessions.account(None) is None
             True
         """
-        if not isinstance(stamp, str):
+        if not isinstance(stamp, str) or text_problem(stamp, limit=_MAX_STAMP) is not None:
             return None
         version, _, account_id = stamp.partition(" ")
         try:
@@ -160,14 +166,22 @@ class SessionService:
             raise errors.ConfigurationError(
                 detail="cross_origin_refused needs Auth(redirect_uri=...) for the app's origin"
             )
-        if method.upper() in _SAFE_METHODS:
+        if text_problem(method, limit=_MAX_HEADER) is None and method.upper() in _SAFE_METHODS:
             return False
-        lowered = {name.lower(): value for name, value in headers.items()}
-        site = lowered.get("sec-fetch-site")
+        # Only the two headers are read; a value that is not a short str counts as
+        # absent, so a mangled request is refused rather than trusted.
+        site = origin = None
+        for name, value in headers.items():
+            if text_problem(name, limit=_MAX_HEADER) or text_problem(value, limit=_MAX_HEADER):
+                continue
+            lowered = name.lower()
+            if lowered == "sec-fetch-site":
+                site = value
+            elif lowered == "origin":
+                origin = value
         if site is not None:
             return site.strip().lower() not in _TRUSTED_SITES
-        sent = lowered.get("origin")
-        return sent is None or _parse_origin(sent.strip()) != self._origin
+        return origin is None or _parse_origin(origin.strip()) != self._origin
 
 
 def _parse_origin(url: str) -> _Origin | None:
