@@ -227,18 +227,45 @@ class Auth:
         return account
 
     def disable_account(self, account_id: str) -> Account:
-        """Disable an account: it signs in by no method until enabled again.
+        """Disable an account: it can do nothing until enabled again.
+
+        A disabled account signs in by no method (`AccountDisabled`), gets no reset
+        token, changes no password, links nothing and invites no one, and
+        `sessions.account` ends its sessions. In the same transaction its reset
+        tokens are deleted and the invitations it sent that are still open are
+        revoked. Its password and linked identities are kept; it may still be
+        unlinked (removing a way in), for instance before enabling it again.
 
         Raises:
             AccountNotFound: No account has this id.
+
+        Examples:
+            >>> from bpart_auth import Auth, MemoryStore
+            >>> auth = Auth(MemoryStore())
+            >>> boss = auth.create_account(email="boss@example.com")
+            >>> invite, token = auth.invites.create("ann@example.com", invited_by=boss.id)
+            >>> auth.disable_account(boss.id).disabled
+            True
+            >>> auth.invites.pending()  # its invitation died with it
+            []
         """
-        return self._store.update_account(account_id, disabled=True)
+        return self._store.update_account(account_id, disabled=True, now=self._clock())
 
     def enable_account(self, account_id: str) -> Account:
-        """Enable a disabled account again.
+        """Enable a disabled account again: it signs in as before.
+
+        Its password and linked identities work again. What disabling killed stays
+        dead: reset tokens and the invitations it had sent (send new ones).
 
         Raises:
             AccountNotFound: No account has this id.
+
+        Examples:
+            >>> from bpart_auth import Auth, MemoryStore
+            >>> auth = Auth(MemoryStore())
+            >>> ann = auth.create_account(email="ann@example.com")
+            >>> auth.disable_account(ann.id).disabled, auth.enable_account(ann.id).disabled
+            (True, False)
         """
         return self._store.update_account(account_id, disabled=False)
 
