@@ -9,6 +9,7 @@ from bpart_auth import errors
 from bpart_auth._email import normalize_email
 from bpart_auth._events import AuthEvent, EventKind, Events
 from bpart_auth._single_use import MemoryGuard, SingleUseGuard, StoreGuard
+from bpart_auth._throttle import Throttle
 from bpart_auth.flowstate import DEFAULT_LIFETIME, FlowSealer
 from bpart_auth.models import SignInMethods
 from bpart_auth.passwords import (
@@ -25,7 +26,6 @@ from bpart_auth.services.sessions import SessionService
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
-    from bpart_auth._throttle import Throttle
     from bpart_auth.models import Account, FlowStart, Outcome, ProviderName
     from bpart_auth.providers.base import Provider
     from bpart_auth.store.base import AccountStore
@@ -61,8 +61,11 @@ class Auth:
         password_policy: Rules for new passwords; NIST SP 800-63B-4 defaults.
         password_hashing: argon2id parameters; RFC 9106's low-memory profile by
             default. Tests may pass `CHEAP_FOR_TESTS`.
-        throttle: Limits on failed sign-ins; in-process by default. Pass one on
-            Redis or the SQL store when several app instances run.
+        throttle: Limits on failed sign-ins. By default (5 per account, 50 per
+            address, in 15 minutes) counted by the store when it can keep them
+            (`SQLStore`, through its `throttle_backend()`: every app instance on
+            the same database shares the limits), else in this process's memory
+            (`MemoryStore`). Pass one for other limits, or on Redis.
         clock: Returns the current time (timezone-aware); for tests.
 
     Examples:
@@ -135,7 +138,7 @@ class Auth:
             store=store,
             policy=self._policy,
             hasher=self._hasher,
-            throttle=throttle,
+            throttle=throttle if throttle is not None else _default_throttle(store),
             clock=clock,
             events=self._events,
         )
@@ -437,6 +440,14 @@ class Auth:
             ConfigurationError: An unknown kind, or a callback that is not callable.
         """
         self._events.on(event, callback)
+
+
+def _default_throttle(store: AccountStore) -> Throttle:
+    """On the store when it keeps throttle state (`SQLStore`), like the single-use guard."""
+    shared_backend = getattr(store, "throttle_backend", None)
+    if callable(shared_backend):
+        return Throttle(backend=shared_backend())
+    return Throttle()
 
 
 def _index_providers(providers: Sequence[Provider]) -> dict[str, Provider]:

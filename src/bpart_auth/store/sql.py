@@ -40,6 +40,7 @@ from bpart_auth.store._queries import (
     link_from_row,
 )
 from bpart_auth.store._schema import PURPOSE_LENGTH, TOKEN_HASH_LENGTH, dump_time, used_once
+from bpart_auth.store._sql_throttle import SQLThrottle
 from bpart_auth.store.base import MAX_TEXT_LENGTH
 
 if TYPE_CHECKING:
@@ -149,6 +150,26 @@ class SQLStore:
     def close(self) -> None:
         """Close every pooled connection; the store reconnects if used again."""
         self._engine.dispose()
+
+    def throttle_backend(self) -> SQLThrottle:
+        """Failed sign-ins counted in this database, for every app instance on it.
+
+        `Auth` calls it when given no `throttle=`, so that the limits hold across
+        processes and servers (`gunicorn -w 4` included) with no extra service.
+
+        Returns:
+            A `SQLThrottle` on this store.
+
+        Examples:
+            >>> import pathlib, tempfile
+            >>> folder = tempfile.TemporaryDirectory()
+            >>> store = SQLStore(f"sqlite:///{pathlib.Path(folder.name) / 'auth.db'}",
+            ...                  create_schema=True)
+            >>> type(store.throttle_backend()).__name__
+            'SQLThrottle'
+            >>> store.close(); folder.cleanup()
+        """
+        return SQLThrottle(self)
 
     # Accounts
 
