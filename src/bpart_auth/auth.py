@@ -394,7 +394,9 @@ class Auth:
         which ends its other sessions; store `auth.sessions.stamp` of the returned
         account in the user's own session to keep that one. When no identity of the
         provider was linked, nothing changes and the account is returned as it was.
-        The `unlinked` event carries the identity removed.
+        The `unlinked` event carries the identity removed. It works on a disabled
+        account too: it only removes a way in (say, a compromised identity before
+        the account is enabled again).
 
         Raises:
             LastSignInMethod: It is the account's only way to sign in.
