@@ -562,13 +562,15 @@ def test_accept_invite_with_an_identity_linked_elsewhere_writes_nothing(store):
     assert _snapshot(store) == before
 
 
-@pytest.mark.parametrize("failing", ["load_account", "insert_link"])
+@pytest.mark.parametrize(
+    "failing", ["load_account", "insert_link", "kill_what_a_disabled_account_left"]
+)
 def test_a_failure_late_in_a_transaction_undoes_all_of_it(store, monkeypatch, failing):
     ann = store.create_account(email="ann@example.com", name="", password_hash=HASH, now=NOW)
     store.add_reset_token(account_id=ann.id, token_hash=token_hash("r"), expires_at=LATER, now=NOW)
     store.create_invite(
         email="bob@example.com",
-        invited_by=None,
+        invited_by=ann.id,
         token_hash=token_hash("i"),
         expires_at=LATER + WEEK,
         data={},
@@ -584,6 +586,10 @@ def test_a_failure_late_in_a_transaction_undoes_all_of_it(store, monkeypatch, fa
 
         def call() -> object:
             return store.set_password_hash(ann.id, password_hash=OTHER_HASH, now=LATER)
+    elif failing == "kill_what_a_disabled_account_left":  # after the UPDATE that disables
+
+        def call() -> object:
+            return store.update_account(ann.id, disabled=True, now=LATER)
     else:  # after consuming the invitation and inserting the account
 
         def call() -> object:

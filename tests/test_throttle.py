@@ -9,7 +9,15 @@ from datetime import timedelta
 
 import pytest
 
-from bpart_auth import ConfigurationError, InvalidInput, StoreUnavailable, TooManyAttempts
+from bpart_auth import (
+    Auth,
+    ConfigurationError,
+    InvalidCredentials,
+    InvalidInput,
+    MemoryStore,
+    StoreUnavailable,
+    TooManyAttempts,
+)
 from bpart_auth._throttle import (
     FailureLimit,
     MemoryThrottle,
@@ -18,6 +26,7 @@ from bpart_auth._throttle import (
     ThrottleBackend,
 )
 from bpart_auth.store._sql_throttle import SQLThrottle
+from bpart_auth.testing import CHEAP_FOR_TESTS
 from conftest import REDIS_URL
 
 START = 1_700_000_000.0
@@ -305,6 +314,67 @@ def test_redis_down_fails_closed(clock):
             attempt()
         assert caught.value.code == "store_unavailable"
         assert type(caught.value.__cause__).__module__.startswith("redis")
+
+
+# The default of `Auth`: shared through the SQL store, in-process otherwise
+
+PASSWORD = "correct horse battery staple"
+WRONG = "a wrong password, long enough"
+
+
+def app_instances(store):
+    """Two `Auth` on one store, as two app processes would build them: no `throttle=`."""
+    first, second = (Auth(store, password_hashing=CHEAP_FOR_TESTS) for _ in range(2))
+    first.create_account(email=ANN, password=PASSWORD)
+    return first, second
+
+
+def test_two_app_instances_on_one_sql_store_share_the_limit_by_default(database):
+    first, second = app_instances(database.store(create_schema=True))
+    for instance in (first, second, first, second, first):
+        with pytest.raises(InvalidCredentials):
+            instance.sign_in_with_password(ANN, WRONG, client_address=HOME)
+    for instance in (first, second):
+        with pytest.raises(TooManyAttempts) as caught:
+            instance.sign_in_with_password(ANN, PASSWORD, client_address=OFFICE)
+        assert caught.value.code == "too_many_attempts"
+        assert 0 < caught.value.retry_after <= 15 * 60
+
+
+def test_a_sign_in_on_one_instance_clears_the_account_on_the_other(database):
+    first, second = app_instances(database.store(create_schema=True))
+    for _ in range(4):
+        with pytest.raises(InvalidCredentials):
+            first.sign_in_with_password(ANN, WRONG)
+    assert second.sign_in_with_password(ANN, PASSWORD).email == ANN
+    for _ in range(4):
+        with pytest.raises(InvalidCredentials):
+            first.sign_in_with_password(ANN, WRONG)
+    assert second.sign_in_with_password(ANN, PASSWORD).email == ANN
+
+
+def test_two_app_instances_on_a_memory_store_count_apart_by_default():
+    # MemoryStore lives in one process: so does its default throttle.
+    first, second = app_instances(MemoryStore())
+    for _ in range(5):
+        with pytest.raises(InvalidCredentials):
+            first.sign_in_with_password(ANN, WRONG)
+    with pytest.raises(TooManyAttempts):
+        first.sign_in_with_password(ANN, PASSWORD)
+    assert second.sign_in_with_password(ANN, PASSWORD).email == ANN
+
+
+def test_a_throttle_given_to_auth_wins_over_the_stores(database, clock):
+    store = database.store(create_schema=True)
+    given = Throttle(backend=MemoryThrottle(), clock=clock)
+    auth = Auth(store, password_hashing=CHEAP_FOR_TESTS, throttle=given)
+    other = Auth(store, password_hashing=CHEAP_FOR_TESTS)
+    auth.create_account(email=ANN, password=PASSWORD)
+    for _ in range(5):
+        with pytest.raises(InvalidCredentials):
+            auth.sign_in_with_password(ANN, WRONG)
+    assert retry_after(given, client_address=None) == pytest.approx(900)
+    assert other.sign_in_with_password(ANN, PASSWORD).email == ANN
 
 
 def test_memory_forgets_keys_whose_window_passed(clock):

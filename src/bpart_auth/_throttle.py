@@ -1,9 +1,10 @@
 """Throttling of failed sign-ins, per account and per client address.
 
 `Throttle` is the policy (how many failures in what window, which keys) and
-`ThrottleBackend` is where failures are counted: `MemoryThrottle` in-process (the
-default, one app process), `RedisThrottle` shared by every app instance on one Redis;
-a SQL table can implement the same three methods.
+`ThrottleBackend` is where failures are counted: `MemoryThrottle` in-process (one app
+process), `RedisThrottle` shared by every app instance on one Redis, `SQLThrottle`
+shared through the SQL store. `Auth` given no throttle counts in the store when it
+can (`SQLStore`), else in-process.
 
 The order of use at sign-in:
 
@@ -162,10 +163,12 @@ class ThrottleBackend(Protocol):
 
 
 class MemoryThrottle:
-    """Counts failures in this process's memory: the default, for one app process.
+    """Counts failures in this process's memory, for one app process.
 
-    Thread-safe. Each process has its own counts, so an app served by several
-    processes or servers needs a shared backend (`RedisThrottle`, or the SQL store).
+    The default of `Throttle()`, and of `Auth` on a store that keeps no throttle
+    state (`MemoryStore`). Thread-safe. Each process has its own counts, so an app
+    served by several processes or servers needs a shared backend (`SQLThrottle`,
+    which `Auth` uses by default with `SQLStore`, or `RedisThrottle`).
     Keys whose failures have all left their window are dropped about once a minute.
 
     Examples:

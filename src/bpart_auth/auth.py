@@ -9,6 +9,7 @@ from bpart_auth import errors
 from bpart_auth._email import normalize_email
 from bpart_auth._events import AuthEvent, EventKind, Events
 from bpart_auth._single_use import MemoryGuard, SingleUseGuard, StoreGuard
+from bpart_auth._throttle import Throttle
 from bpart_auth.flowstate import DEFAULT_LIFETIME, FlowSealer
 from bpart_auth.models import SignInMethods
 from bpart_auth.passwords import (
@@ -25,7 +26,6 @@ from bpart_auth.services.sessions import SessionService
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
-    from bpart_auth._throttle import Throttle
     from bpart_auth.models import Account, FlowStart, Outcome, ProviderName
     from bpart_auth.providers.base import Provider
     from bpart_auth.store.base import AccountStore
@@ -61,8 +61,11 @@ class Auth:
         password_policy: Rules for new passwords; NIST SP 800-63B-4 defaults.
         password_hashing: argon2id parameters; RFC 9106's low-memory profile by
             default. Tests may pass `CHEAP_FOR_TESTS`.
-        throttle: Limits on failed sign-ins; in-process by default. Pass one on
-            Redis or the SQL store when several app instances run.
+        throttle: Limits on failed sign-ins. By default (5 per account, 50 per
+            address, in 15 minutes) counted by the store when it can keep them
+            (`SQLStore`, through its `throttle_backend()`: every app instance on
+            the same database shares the limits), else in this process's memory
+            (`MemoryStore`). Pass one for other limits, or on Redis.
         clock: Returns the current time (timezone-aware); for tests.
 
     Examples:
@@ -135,7 +138,7 @@ class Auth:
             store=store,
             policy=self._policy,
             hasher=self._hasher,
-            throttle=throttle,
+            throttle=throttle if throttle is not None else _default_throttle(store),
             clock=clock,
             events=self._events,
         )
@@ -227,18 +230,45 @@ class Auth:
         return account
 
     def disable_account(self, account_id: str) -> Account:
-        """Disable an account: it signs in by no method until enabled again.
+        """Disable an account: it can do nothing until enabled again.
+
+        A disabled account signs in by no method (`AccountDisabled`), gets no reset
+        token, changes no password, links nothing and invites no one, and
+        `sessions.account` ends its sessions. In the same transaction its reset
+        tokens are deleted and the invitations it sent that are still open are
+        revoked. Its password and linked identities are kept; it may still be
+        unlinked (removing a way in), for instance before enabling it again.
 
         Raises:
             AccountNotFound: No account has this id.
+
+        Examples:
+            >>> from bpart_auth import Auth, MemoryStore
+            >>> auth = Auth(MemoryStore())
+            >>> boss = auth.create_account(email="boss@example.com")
+            >>> invite, token = auth.invites.create("ann@example.com", invited_by=boss.id)
+            >>> auth.disable_account(boss.id).disabled
+            True
+            >>> auth.invites.pending()  # its invitation died with it
+            []
         """
-        return self._store.update_account(account_id, disabled=True)
+        return self._store.update_account(account_id, disabled=True, now=self._clock())
 
     def enable_account(self, account_id: str) -> Account:
-        """Enable a disabled account again.
+        """Enable a disabled account again: it signs in as before.
+
+        Its password and linked identities work again. What disabling killed stays
+        dead: reset tokens and the invitations it had sent (send new ones).
 
         Raises:
             AccountNotFound: No account has this id.
+
+        Examples:
+            >>> from bpart_auth import Auth, MemoryStore
+            >>> auth = Auth(MemoryStore())
+            >>> ann = auth.create_account(email="ann@example.com")
+            >>> auth.disable_account(ann.id).disabled, auth.enable_account(ann.id).disabled
+            (True, False)
         """
         return self._store.update_account(account_id, disabled=False)
 
@@ -364,7 +394,9 @@ class Auth:
         which ends its other sessions; store `auth.sessions.stamp` of the returned
         account in the user's own session to keep that one. When no identity of the
         provider was linked, nothing changes and the account is returned as it was.
-        The `unlinked` event carries the identity removed.
+        The `unlinked` event carries the identity removed. It works on a disabled
+        account too: it only removes a way in (say, a compromised identity before
+        the account is enabled again).
 
         Raises:
             LastSignInMethod: It is the account's only way to sign in.
@@ -410,6 +442,14 @@ class Auth:
             ConfigurationError: An unknown kind, or a callback that is not callable.
         """
         self._events.on(event, callback)
+
+
+def _default_throttle(store: AccountStore) -> Throttle:
+    """On the store when it keeps throttle state (`SQLStore`), like the single-use guard."""
+    shared_backend = getattr(store, "throttle_backend", None)
+    if callable(shared_backend):
+        return Throttle(backend=shared_backend())
+    return Throttle()
 
 
 def _index_providers(providers: Sequence[Provider]) -> dict[str, Provider]:

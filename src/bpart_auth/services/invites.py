@@ -70,6 +70,7 @@ class InviteService:
             EmailAlreadyRegistered: An account has this email already.
             InvalidEmail: The email is malformed.
             AccountNotFound: `invited_by` names no account.
+            AccountDisabled: `invited_by` is disabled: it invites no one.
         """
         token = new_token()
         now = self._clock()
@@ -120,7 +121,8 @@ class InviteService:
             InvalidInvite: Unknown or forged token.
             InviteExpired: Too old.
             InviteAlreadyUsed: Accepted already.
-            InviteRevoked: Revoked, or replaced by a newer invitation.
+            InviteRevoked: Revoked, replaced by a newer invitation, or its inviter
+                was disabled (the invitations an account sent die with it).
         """
         invite = self._store.find_invite(token_hash(token, purpose="invite"))
         if invite is None:
@@ -133,7 +135,7 @@ class InviteService:
 
         Raises:
             InvalidInvite: The token is unknown, expired, used or revoked (a subclass
-                says which).
+                says which; `InviteRevoked` too when the inviter was disabled).
             PasswordRejected: The password breaks the policy.
             EmailAlreadyRegistered: The email got an account meanwhile.
         """

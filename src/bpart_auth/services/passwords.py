@@ -121,6 +121,8 @@ class PasswordService:
             AccountNotFound: No account has this id.
             InvalidCredentials: `current` is wrong (or the account has no password).
             TooManyAttempts: Too many recent failures for this account.
+            AccountDisabled: `current` is right but the account is disabled
+                (checked after the password, as at sign-in).
             PasswordRejected: `new` breaks the policy (a subclass says how).
         """
         account = self._store.get_account(account_id)
@@ -133,6 +135,8 @@ class PasswordService:
         if not self._hasher.verify(password=current, password_hash=account.password_hash).ok:
             self._throttle.failed(email=account.email, client_address=None)
             raise errors.InvalidCredentials
+        if account.disabled:
+            raise errors.AccountDisabled
         new_hash = self._hasher.hash(self._policy.check(new, email=account.email))
         changed = self._store.set_password_hash(
             account.id, password_hash=new_hash, now=self._clock()
@@ -162,12 +166,15 @@ class PasswordService:
             return None
         token = new_token()
         now = self._clock()
-        self._store.add_reset_token(
-            account_id=account.id,
-            token_hash=token_hash(token, purpose="password_reset"),
-            expires_at=now + self._reset_lifetime,
-            now=now,
-        )
+        try:
+            self._store.add_reset_token(
+                account_id=account.id,
+                token_hash=token_hash(token, purpose="password_reset"),
+                expires_at=now + self._reset_lifetime,
+                now=now,
+            )
+        except errors.AccountDisabled:  # disabled since it was read
+            return None
         return token
 
     def complete_reset(self, token: str, *, new_password: str) -> Account:
@@ -181,14 +188,19 @@ class PasswordService:
             The account with its new password (`credentials_changed_at` stamped).
 
         Raises:
-            InvalidResetToken: Unknown, forged or already used token.
+            InvalidResetToken: Unknown, forged or already used token; also a token
+                issued before its account was disabled, since disabling kills it.
             ResetTokenExpired: The token is too old.
+            AccountDisabled: The account is disabled (a token that outlived the
+                disabling: one racing it, or stored before this rule).
             PasswordRejected: The new password breaks the policy.
         """
         hashed_token = token_hash(token, purpose="password_reset")
         account = self._store.find_account_by_reset_token(hashed_token)
         if account is None:
             raise errors.InvalidResetToken
+        if account.disabled:  # the store checks again, in its transaction
+            raise errors.AccountDisabled
         new_hash = self._hasher.hash(self._policy.check(new_password, email=account.email))
         changed = self._store.complete_reset(
             token_hash=hashed_token, password_hash=new_hash, now=self._clock()

@@ -65,6 +65,13 @@ def check_identity(identity: Identity) -> None:
     check_text(identity.subject, field="subject", limit=MAX_TEXT_LENGTH)
 
 
+def disabling_needs_now() -> InvalidInput:
+    """`update_account(disabled=True)` without `now`: the revoked invitations need a time."""
+    return InvalidInput(
+        field="now", detail="update_account(disabled=True) needs now= (revoked_at of invites)"
+    )
+
+
 def check_invite_data(data: Mapping[str, str]) -> dict[str, str]:
     """Invitation data: at most 50 str keys and values of bounded length."""
     if len(data) > MAX_INVITE_DATA_ITEMS:

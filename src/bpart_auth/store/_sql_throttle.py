@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 
+from bpart_auth.store._engine import DirectRead
 from bpart_auth.store._schema import THROTTLE_KEY_LENGTH, throttle_failures
 from bpart_auth.store._sql_checks import checked
 
@@ -21,8 +22,12 @@ class SQLThrottle:
 
     One row per failure; each `record_failure` inserts its row and deletes the key's
     rows that left the window or are beyond the newest `limit.failures`, in one
-    transaction, so the table stays small and concurrent failures all count. Errors
-    of the database are `StoreUnavailable`: throttling fails closed.
+    transaction, so the table stays small and concurrent failures all count.
+    `retry_after`, run before every sign-in, is one SELECT outside any transaction,
+    so checking never waits for SQLite's write lock. Errors of the database are
+    `StoreUnavailable`: throttling fails closed.
+
+    `Auth` uses one by default with a `SQLStore` (`SQLStore.throttle_backend()`).
 
     Args:
         store: The `SQLStore` whose database holds the counts (its schema has the
@@ -39,20 +44,27 @@ class SQLThrottle:
 
     def __init__(self, store: SQLStore) -> None:
         self._store = store
+        # The failure whose leaving the window frees the key: the `failures`-th newest.
+        self._freeing = DirectRead.compile(
+            select(_table.c.failed_at)
+            .where(_table.c.key == bindparam("key"), _table.c.failed_at > bindparam("since"))
+            .order_by(_table.c.failed_at.desc())
+            .offset(bindparam("skip"))
+            .limit(bindparam("one")),
+            store._engine,  # noqa: SLF001 - same package
+        )
 
     def retry_after(self, key: str, *, limit: FailureLimit, now: float) -> float | None:
         """See `ThrottleBackend.retry_after`."""
         key = checked(key, "key", THROTTLE_KEY_LENGTH)
-        query = (
-            select(_table.c.failed_at)
-            .where(_table.c.key == key, _table.c.failed_at > now - limit.window_seconds)
-            .order_by(_table.c.failed_at.desc())
-            .offset(limit.failures - 1)
-            .limit(1)
+        rows = self._store._read(  # noqa: SLF001 - same package
+            self._freeing,
+            key=key,
+            since=now - limit.window_seconds,
+            skip=limit.failures - 1,
+            one=1,
         )
-        with self._store._transaction() as connection:  # noqa: SLF001 - same package
-            freeing = connection.execute(query).scalar()
-        return None if freeing is None else float(freeing) + limit.window_seconds - now
+        return float(rows[0][0]) + limit.window_seconds - now if rows else None
 
     def record_failure(self, key: str, *, limit: FailureLimit, now: float) -> None:
         """See `ThrottleBackend.record_failure`."""

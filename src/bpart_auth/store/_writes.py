@@ -123,6 +123,44 @@ def stamp_credentials(connection: Connection, account_id: str, now: datetime) ->
         raise errors.AccountNotFound
 
 
+def is_disabled(connection: Connection, account_id: str, *, for_update: bool) -> bool:
+    """Whether the account is disabled, row-locked until the transaction ends.
+
+    The lock (exclusive `for_update`, else shared; PostgreSQL only, as SQLite's
+    `BEGIN IMMEDIATE` serialises every writer) orders this transaction with a
+    concurrent disable, which locks the row first too: whoever comes second sees
+    the other's outcome. `AccountNotFound` if there is no such account.
+    """
+    row = connection.execute(
+        select(accounts.c.disabled)
+        .where(accounts.c.id == account_id)
+        .with_for_update(read=not for_update)
+    ).first()
+    if row is None:
+        raise errors.AccountNotFound
+    return bool(row.disabled)
+
+
+def kill_what_a_disabled_account_left(
+    connection: Connection, account_id: str, now: datetime
+) -> None:
+    """Delete the account's reset tokens and revoke the open invitations it sent.
+
+    Runs after the UPDATE that disabled the account, so the account row is locked
+    first, in the same order as every other write that checks `is_disabled`.
+    """
+    connection.execute(delete(reset_tokens).where(reset_tokens.c.account_id == account_id))
+    connection.execute(
+        update(invites)
+        .where(
+            invites.c.invited_by == account_id,
+            invites.c.accepted_at.is_(None),
+            invites.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+
+
 def load_account(connection: Connection, account_id: str) -> Account:
     """The account with this id; `AccountNotFound` if there is none."""
     row = connection.execute(select(*ACCOUNT_COLUMNS).where(accounts.c.id == account_id)).first()
@@ -200,8 +238,8 @@ def create_invite(connection: Connection, values: Mapping[str, Any]) -> Invite:
     if connection.execute(select(accounts.c.id).where(accounts.c.email == email)).first():
         raise errors.EmailAlreadyRegistered
     invited_by = values["invited_by"]
-    if invited_by is not None:
-        load_account(connection, invited_by)
+    if invited_by is not None and is_disabled(connection, invited_by, for_update=False):
+        raise errors.AccountDisabled
     connection.execute(
         update(invites).where(invites.c.email == email, *usable(now)).values(revoked_at=now)
     )
@@ -255,6 +293,12 @@ def accept_invite(
         raise errors.InvalidInvite
     invite = invite_from_row(row)
     refuse_unusable_invite(invite, now)
+    # It dies with its inviter, even one disabled before disabling revoked invitations.
+    # (The foreign key sets `invited_by` to NULL if the inviter's row is deleted.)
+    if invite.invited_by is not None and is_disabled(
+        connection, invite.invited_by, for_update=False
+    ):
+        raise errors.InviteRevoked
     # The single use: of concurrent acceptances the database lets exactly one UPDATE
     # match; the others wait for it to commit, then match nothing. A concurrent resend
     # changes the token, so the old one no longer matches either.
@@ -332,7 +376,9 @@ def token_in_use() -> errors.InvalidInput:
 
 
 def add_reset_token(connection: Connection, values: Mapping[str, Any]) -> None:
-    """Insert a reset token; the foreign key proves the account exists."""
+    """Insert a reset token for an enabled account."""
+    if is_disabled(connection, values["account_id"], for_update=False):
+        raise errors.AccountDisabled
     try:
         connection.execute(reset_tokens.insert().values(values))
     except IntegrityError as exc:
@@ -357,6 +403,10 @@ def complete_reset(
         raise errors.InvalidResetToken
     if now >= load_time(row.expires_at):
         raise errors.ResetTokenExpired
+    # The account row first, as a disable takes it: a reset racing a disable either
+    # commits before it or waits and sees the account disabled.
+    if is_disabled(connection, row.account_id, for_update=True):
+        raise errors.AccountDisabled
     # The single use: of concurrent resets exactly one DELETE finds the row.
     consumed = connection.execute(
         delete(reset_tokens).where(

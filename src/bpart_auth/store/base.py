@@ -18,6 +18,10 @@ The contract, for every implementation:
   other free text against the limits below (`InvalidInput`), unknown ids
   (`AccountNotFound`). No driver exception ever reaches the caller: unexpected
   database failures are `StoreUnavailable`, with the original as `__cause__`.
+- A disabled account can use nothing: disabling deletes its reset tokens and
+  revokes the open invitations it sent, and the store refuses, inside the
+  transaction, a reset token for it, a reset completed for it, an invitation in its
+  name and the acceptance of one it sent. Enabling it again restores none of them.
 - Time comes from the caller (`now`), timezone-aware UTC, so services and tests
   control the clock.
 """
@@ -78,10 +82,19 @@ class AccountRecords(Protocol):
         email: str | None = None,
         name: str | None = None,
         disabled: bool | None = None,
+        now: datetime | None = None,
     ) -> Account:
         """Change the fields given (None leaves a field as it is).
 
-        `AccountNotFound` for an unknown id, `EmailAlreadyRegistered` for a taken email.
+        Disabling (`disabled=True`, which needs `now`) also kills what the account
+        could still use, in the same transaction: its reset tokens are deleted and
+        the invitations it created (`invited_by`) that are neither accepted nor
+        revoked, expired ones included, are revoked at `now`. Enabling again
+        (`disabled=False`) brings none of them back. Neither stamps
+        `credentials_changed_at`.
+
+        `AccountNotFound` for an unknown id, `EmailAlreadyRegistered` for a taken email,
+        `InvalidInput` for `disabled=True` without `now`.
         """
         ...
 
@@ -154,7 +167,10 @@ class InviteRecords(Protocol):
     ) -> Invite:
         """Create an invitation, revoking any pending one for the same email.
 
-        `EmailAlreadyRegistered` when an account has the email already.
+        `EmailAlreadyRegistered` when an account has the email already,
+        `AccountNotFound` for an unknown `invited_by`, `AccountDisabled` for a
+        disabled one (checked in the transaction, so no invitation created while
+        the inviter is being disabled survives it).
         """
         ...
 
@@ -189,7 +205,9 @@ class InviteRecords(Protocol):
         call for an unknown, used, revoked or expired token, raise the matching
         `InvalidInvite` subclass; `IdentityAlreadyLinked` or
         `EmailAlreadyRegistered` roll everything back and leave the invitation
-        usable.
+        usable. An invitation whose inviter is disabled is refused with
+        `InviteRevoked`, checked in the transaction: disabling revokes it anyway,
+        and this also covers one that races the disabling or predates this rule.
         """
         ...
 
@@ -212,7 +230,12 @@ class ResetTokenRecords(Protocol):
     def add_reset_token(
         self, *, account_id: str, token_hash: str, expires_at: datetime, now: datetime
     ) -> None:
-        """Remember a reset token for an account; `AccountNotFound` for an unknown id."""
+        """Remember a reset token for an account.
+
+        `AccountNotFound` for an unknown id, `AccountDisabled` for a disabled account
+        (checked in the transaction, so no token added while the account is being
+        disabled survives it).
+        """
         ...
 
     def find_account_by_reset_token(self, token_hash: str) -> Account | None:
@@ -224,7 +247,9 @@ class ResetTokenRecords(Protocol):
 
         Every reset token of the account dies and `credentials_changed_at` is
         stamped. `InvalidResetToken` for an unknown or used token,
-        `ResetTokenExpired` for an expired one; concurrent calls: one wins.
+        `ResetTokenExpired` for an expired one, `AccountDisabled` when the account
+        is disabled (checked in the transaction: a reset racing a disable either
+        completes before it or is refused); concurrent calls: one wins.
         """
         ...
 

@@ -14,6 +14,7 @@ from bpart_auth.store._checks import (
     check_invite_data,
     check_name,
     clean_email,
+    disabling_needs_now,
     refuse_unusable_invite,
 )
 
@@ -96,10 +97,13 @@ class MemoryStore:
         email: str | None = None,
         name: str | None = None,
         disabled: bool | None = None,
+        now: datetime | None = None,
     ) -> Account:
         """See `AccountRecords.update_account`."""
         new_email = None if email is None else clean_email(email)
         new_name = None if name is None else check_name(name)
+        if disabled and now is None:
+            raise disabling_needs_now()
         with self._lock:
             account = self._existing(account_id)
             if new_email is not None and new_email != account.email:
@@ -107,6 +111,9 @@ class MemoryStore:
                     raise errors.EmailAlreadyRegistered
                 del self._account_by_email[account.email]
                 self._account_by_email[new_email] = account_id
+            if disabled and now is not None:
+                self._drop_reset_tokens(account_id)
+                self._revoke_invites_by(account_id, now)
             return self._save(
                 dataclasses.replace(
                     account,
@@ -194,8 +201,8 @@ class MemoryStore:
         with self._lock:
             if email in self._account_by_email:
                 raise errors.EmailAlreadyRegistered
-            if invited_by is not None:
-                self._existing(invited_by)
+            if invited_by is not None and self._existing(invited_by).disabled:
+                raise errors.AccountDisabled
             for invite in list(self._invites.values()):
                 if invite.email == email and invite.status(now) == "pending":
                     self._invites[invite.id] = dataclasses.replace(invite, revoked_at=now)
@@ -251,6 +258,9 @@ class MemoryStore:
                 raise errors.InvalidInvite
             invite = self._invites[invite_id]
             refuse_unusable_invite(invite, now)
+            inviter = None if invite.invited_by is None else self._accounts.get(invite.invited_by)
+            if inviter is not None and inviter.disabled:
+                raise errors.InviteRevoked
             if identity is not None and identity in self._links:
                 raise errors.IdentityAlreadyLinked(provider=identity.provider)
             account = self._insert_account(
@@ -291,7 +301,8 @@ class MemoryStore:
         """See `ResetTokenRecords.add_reset_token`."""
         del now  # part of the contract; a memory store has nothing to stamp
         with self._lock:
-            self._existing(account_id)
+            if self._existing(account_id).disabled:
+                raise errors.AccountDisabled
             self._reset_tokens[token_hash] = _ResetToken(account_id, expires_at)
 
     def find_account_by_reset_token(self, token_hash: str) -> Account | None:
@@ -308,6 +319,8 @@ class MemoryStore:
                 raise errors.InvalidResetToken
             if now >= token.expires_at:
                 raise errors.ResetTokenExpired
+            if self._accounts[token.account_id].disabled:
+                raise errors.AccountDisabled
             return self.set_password_hash(token.account_id, password_hash=password_hash, now=now)
 
     # Single use of anything (flow state, for one)
@@ -385,6 +398,11 @@ class MemoryStore:
             del self._invite_by_token[old]
         self._invite_by_token[token_hash] = invite_id
         self._invite_token[invite_id] = token_hash
+
+    def _revoke_invites_by(self, account_id: str, now: datetime) -> None:
+        for invite in list(self._invites.values()):
+            if invite.invited_by == account_id and invite.status(now) in ("pending", "expired"):
+                self._invites[invite.id] = dataclasses.replace(invite, revoked_at=now)
 
     def _drop_reset_tokens(self, account_id: str) -> None:
         for token_hash in [h for h, t in self._reset_tokens.items() if t.account_id == account_id]:

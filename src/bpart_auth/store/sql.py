@@ -17,7 +17,13 @@ from bpart_auth import errors
 from bpart_auth.models import Account, LinkedIdentity
 from bpart_auth.store import _sql_checks as check
 from bpart_auth.store import _writes
-from bpart_auth.store._checks import check_invite_data, check_name, clean_email, encodable
+from bpart_auth.store._checks import (
+    check_invite_data,
+    check_name,
+    clean_email,
+    disabling_needs_now,
+    encodable,
+)
 from bpart_auth.store._engine import (
     create_store_engine,
     describe,
@@ -34,6 +40,7 @@ from bpart_auth.store._queries import (
     link_from_row,
 )
 from bpart_auth.store._schema import PURPOSE_LENGTH, TOKEN_HASH_LENGTH, dump_time, used_once
+from bpart_auth.store._sql_throttle import SQLThrottle
 from bpart_auth.store.base import MAX_TEXT_LENGTH
 
 if TYPE_CHECKING:
@@ -144,6 +151,26 @@ class SQLStore:
         """Close every pooled connection; the store reconnects if used again."""
         self._engine.dispose()
 
+    def throttle_backend(self) -> SQLThrottle:
+        """Failed sign-ins counted in this database, for every app instance on it.
+
+        `Auth` calls it when given no `throttle=`, so that the limits hold across
+        processes and servers (`gunicorn -w 4` included) with no extra service.
+
+        Returns:
+            A `SQLThrottle` on this store.
+
+        Examples:
+            >>> import pathlib, tempfile
+            >>> folder = tempfile.TemporaryDirectory()
+            >>> store = SQLStore(f"sqlite:///{pathlib.Path(folder.name) / 'auth.db'}",
+            ...                  create_schema=True)
+            >>> type(store.throttle_backend()).__name__
+            'SQLThrottle'
+            >>> store.close(); folder.cleanup()
+        """
+        return SQLThrottle(self)
+
     # Accounts
 
     def create_account(
@@ -182,6 +209,7 @@ class SQLStore:
         email: str | None = None,
         name: str | None = None,
         disabled: bool | None = None,
+        now: datetime | None = None,
     ) -> Account:
         """See `AccountRecords.update_account`."""
         changes: dict[str, Any] = {}
@@ -191,10 +219,18 @@ class SQLStore:
             changes["name"] = encodable(check_name(name), "name")
         if disabled is not None:
             changes["disabled"] = bool(disabled)
+        disabled_at = None
+        if disabled:
+            if now is None:
+                raise disabling_needs_now()
+            disabled_at = check.utc(now, "now")
         if not check.id_shaped(account_id):
             raise errors.AccountNotFound
         with self._transaction() as connection:
-            return _writes.update_account(connection, account_id, changes)
+            account = _writes.update_account(connection, account_id, changes)
+            if disabled_at is not None:
+                _writes.kill_what_a_disabled_account_left(connection, account_id, disabled_at)
+            return account
 
     def set_password_hash(
         self, account_id: str, *, password_hash: str | None, now: datetime

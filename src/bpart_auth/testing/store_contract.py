@@ -188,7 +188,7 @@ class StoreContract:
             account.email,
             False,
         )
-        disabled = store.update_account(account.id, disabled=True)
+        disabled = store.update_account(account.id, disabled=True, now=LATER)
         assert (disabled.name, disabled.disabled) == ("Ann Smith", True)
         assert store.get_account(account.id) == disabled
         assert disabled.credentials_changed_at == account.credentials_changed_at
@@ -663,6 +663,168 @@ class StoreContract:
         bob = store.complete_reset(token_hash=token_hash("bob"), password_hash=HASH, now=NOW)
         assert bob.id == other.id
 
+    # Disabled accounts: disabling kills what the account could still use.
+
+    def sent_invite(
+        self,
+        store: AccountStore,
+        inviter: Account,
+        email: str,
+        *,
+        expires_at: datetime = NOW + WEEK,
+    ) -> Invite:
+        """Create a pending invitation sent by `inviter`, token hash `token_hash(email)`."""
+        return store.create_invite(
+            email=email,
+            invited_by=inviter.id,
+            token_hash=token_hash(email),
+            expires_at=expires_at,
+            data={},
+            now=NOW,
+        )
+
+    def test_disabling_kills_reset_tokens_and_revokes_the_invites_it_sent(
+        self, store: AccountStore
+    ) -> None:
+        ann = self.account(store)
+        bob = self.account(store, "bob@example.com")
+        for label in ("ann-1", "ann-2"):
+            store.add_reset_token(
+                account_id=ann.id, token_hash=token_hash(label), expires_at=LATER, now=NOW
+            )
+        store.add_reset_token(
+            account_id=bob.id, token_hash=token_hash("bob"), expires_at=LATER, now=NOW
+        )
+        pending = self.sent_invite(store, ann, "carol@example.com")
+        expired = self.sent_invite(store, ann, "dave@example.com", expires_at=NOW + timedelta(1))
+        self.sent_invite(store, ann, "erin@example.com")
+        store.accept_invite(
+            token_hash=token_hash("erin@example.com"),
+            name="Erin",
+            password_hash=HASH,
+            identity=None,
+            identity_email=None,
+            now=NOW,
+        )
+        bobs = self.sent_invite(store, bob, "frank@example.com")
+        when = NOW + timedelta(days=2)
+
+        disabled = store.update_account(ann.id, disabled=True, now=when)
+
+        assert disabled.disabled
+        assert (disabled.password_hash, disabled.credentials_changed_at) == (HASH, NOW)
+        for label in ("ann-1", "ann-2"):
+            assert store.find_account_by_reset_token(token_hash(label)) is None
+        assert store.find_account_by_reset_token(token_hash("bob")) == bob
+        for invite in (pending, expired):
+            found = store.find_invite(token_hash(invite.email))
+            assert found is not None
+            assert (found.status(when), found.revoked_at) == ("revoked", when)
+        still_accepted = store.find_invite(token_hash("erin@example.com"))
+        assert still_accepted is not None
+        assert (still_accepted.status(when), still_accepted.revoked_at) == ("accepted", None)
+        assert [i.id for i in store.list_pending_invites(now=when)] == [bobs.id]
+
+    def test_disabling_needs_a_time_and_changes_nothing_without_one(
+        self, store: AccountStore
+    ) -> None:
+        ann = self.account(store)
+        store.add_reset_token(
+            account_id=ann.id, token_hash=token_hash("r"), expires_at=LATER, now=NOW
+        )
+        with pytest.raises(errors.InvalidInput) as caught:
+            store.update_account(ann.id, disabled=True)
+        assert caught.value.field == "now"
+        assert store.get_account(ann.id) == ann
+        assert store.find_account_by_reset_token(token_hash("r")) == ann
+
+    def test_enabling_again_brings_nothing_back(self, store: AccountStore) -> None:
+        ann = self.account(store)
+        store.add_reset_token(
+            account_id=ann.id, token_hash=token_hash("r"), expires_at=LATER, now=NOW
+        )
+        self.sent_invite(store, ann, "carol@example.com")
+        store.update_account(ann.id, disabled=True, now=NOW)
+
+        enabled = store.update_account(ann.id, disabled=False)
+
+        assert enabled == ann
+        assert store.find_account_by_reset_token(token_hash("r")) is None
+        with pytest.raises(errors.InvalidResetToken):
+            store.complete_reset(token_hash=token_hash("r"), password_hash=OTHER_HASH, now=NOW)
+        with pytest.raises(errors.InviteRevoked):
+            store.accept_invite(
+                token_hash=token_hash("carol@example.com"),
+                name="Carol",
+                password_hash=HASH,
+                identity=None,
+                identity_email=None,
+                now=NOW,
+            )
+        assert store.find_account_by_email("carol@example.com") is None
+        # What the enabled account does from now on works as before.
+        self.sent_invite(store, ann, "dave@example.com")
+        store.add_reset_token(
+            account_id=ann.id, token_hash=token_hash("new"), expires_at=LATER, now=NOW
+        )
+        assert store.find_account_by_reset_token(token_hash("new")) == ann
+
+    def test_a_disabled_account_gets_no_reset_token(self, store: AccountStore) -> None:
+        ann = self.account(store)
+        store.update_account(ann.id, disabled=True, now=NOW)
+        with pytest.raises(errors.AccountDisabled) as caught:
+            store.add_reset_token(
+                account_id=ann.id, token_hash=token_hash("r"), expires_at=LATER, now=NOW
+            )
+        assert caught.value.code == "account_disabled"
+        assert store.find_account_by_reset_token(token_hash("r")) is None
+
+    def test_a_disabled_account_invites_no_one(self, store: AccountStore) -> None:
+        ann = self.account(store)
+        earlier = self.invite(store, "carol@example.com", label="earlier")
+        store.update_account(ann.id, disabled=True, now=NOW)
+        with pytest.raises(errors.AccountDisabled):
+            self.sent_invite(store, ann, "carol@example.com")
+        assert store.find_invite(token_hash("carol@example.com")) is None
+        # Refused before anything moved: the email's pending invitation stays.
+        assert [i.id for i in store.list_pending_invites(now=NOW)] == [earlier.id]
+
+    def test_an_invitation_dies_with_its_inviter(self, store: AccountStore) -> None:
+        ann = self.account(store)
+        invite = self.sent_invite(store, ann, "carol@example.com")
+        store.update_account(ann.id, disabled=True, now=LATER)
+        with pytest.raises(errors.InviteRevoked) as caught:
+            store.accept_invite(
+                token_hash=token_hash("carol@example.com"),
+                name="Carol",
+                password_hash=None,
+                identity=google("carol"),
+                identity_email=None,
+                now=LATER,
+            )
+        assert caught.value.code == "invite_revoked"
+        assert store.find_account_by_email("carol@example.com") is None
+        assert store.find_account_by_identity(google("carol")) is None
+        found = store.find_invite(token_hash("carol@example.com"))
+        assert found is not None
+        assert (found.id, found.accepted_at, found.account_id) == (invite.id, None, None)
+        with pytest.raises(errors.InviteRevoked):
+            store.renew_invite(
+                invite.id, token_hash=token_hash("again"), expires_at=LATER + WEEK, now=LATER
+            )
+
+    def test_a_disabled_account_completes_no_reset(self, store: AccountStore) -> None:
+        ann = self.account(store)
+        store.add_reset_token(
+            account_id=ann.id, token_hash=token_hash("r"), expires_at=LATER, now=NOW
+        )
+        store.update_account(ann.id, disabled=True, now=NOW)
+        with pytest.raises((errors.InvalidResetToken, errors.AccountDisabled)):
+            store.complete_reset(token_hash=token_hash("r"), password_hash=OTHER_HASH, now=NOW)
+        stored = store.get_account(ann.id)
+        assert stored is not None
+        assert (stored.password_hash, stored.credentials_changed_at) == (HASH, NOW)
+
     # Races: the store, not Python, keeps the invariants.
 
     def test_race_one_invite_many_acceptances(self, store: AccountStore) -> None:
@@ -748,3 +910,98 @@ class StoreContract:
         stored = store.get_account(account.id)
         assert stored is not None
         assert stored.password_hash == winners[0].password_hash
+
+    def test_race_disable_against_resets(self, store: AccountStore) -> None:
+        # One thread disables, the others each complete a reset with their own token.
+        # At most one reset wins, and only before the disable: the disabled account
+        # the disable returned is the account as it stays.
+        account = self.account(store)
+        for index in range(1, self.race_threads):
+            store.add_reset_token(
+                account_id=account.id, token_hash=token_hash(f"r{index}"), expires_at=LATER, now=NOW
+            )
+
+        def work(index: int) -> Account:
+            if index == 0:
+                return store.update_account(account.id, disabled=True, now=NOW)
+            return store.complete_reset(
+                token_hash=token_hash(f"r{index}"), password_hash=f"$argon2id${index}", now=NOW
+            )
+
+        outcomes = race(self.race_threads, work)
+        disabled, resets = outcomes[0], outcomes[1:]
+        assert not isinstance(disabled, BaseException), disabled
+        assert disabled.disabled
+        winners = [o for o in resets if not isinstance(o, BaseException)]
+        losers = [o for o in resets if isinstance(o, BaseException)]
+        assert len(winners) <= 1
+        refusals = (errors.InvalidResetToken, errors.AccountDisabled)
+        assert all(isinstance(o, refusals) for o in losers), losers[:3]
+        assert store.get_account(account.id) == disabled
+        assert all(
+            store.find_account_by_reset_token(token_hash(f"r{index}")) is None
+            for index in range(1, self.race_threads)
+        )
+
+    def test_race_disable_against_new_tokens_and_invitations(self, store: AccountStore) -> None:
+        # Whatever was added before the disable dies with it; whatever comes after is
+        # refused: nothing the disabled account could use survives.
+        account = self.account(store)
+
+        def work(index: int) -> object:
+            if index == 0:
+                return store.update_account(account.id, disabled=True, now=LATER)
+            if index % 2:
+                store.add_reset_token(
+                    account_id=account.id,
+                    token_hash=token_hash(f"r{index}"),
+                    expires_at=LATER + WEEK,
+                    now=NOW,
+                )
+                return None
+            return self.sent_invite(store, account, f"guest{index}@example.com")
+
+        outcomes = race(self.race_threads, work)
+        assert not isinstance(outcomes[0], BaseException), outcomes[0]
+        errors_seen = [o for o in outcomes[1:] if isinstance(o, BaseException)]
+        assert all(isinstance(o, errors.AccountDisabled) for o in errors_seen), errors_seen[:3]
+        for index in range(1, self.race_threads):
+            if index % 2:
+                assert store.find_account_by_reset_token(token_hash(f"r{index}")) is None
+            else:
+                invite = store.find_invite(token_hash(f"guest{index}@example.com"))
+                assert invite is None or invite.status(LATER) == "revoked"
+        assert list(store.list_pending_invites(now=LATER)) == []
+
+    def test_race_disable_against_acceptances(self, store: AccountStore) -> None:
+        # Invitations sent by an account being disabled: each is either accepted
+        # (before the disable, with its account) or revoked, never left pending.
+        inviter = self.account(store)
+        emails = [f"guest{index}@example.com" for index in range(1, self.race_threads)]
+        for email in emails:
+            self.sent_invite(store, inviter, email)
+
+        def work(index: int) -> Account:
+            if index == 0:
+                return store.update_account(inviter.id, disabled=True, now=LATER)
+            return store.accept_invite(
+                token_hash=token_hash(emails[index - 1]),
+                name="Guest",
+                password_hash=HASH,
+                identity=None,
+                identity_email=None,
+                now=LATER,
+            )
+
+        outcomes = race(self.race_threads, work)
+        assert not isinstance(outcomes[0], BaseException), outcomes[0]
+        for email, outcome in zip(emails, outcomes[1:], strict=True):
+            invite = store.find_invite(token_hash(email))
+            assert invite is not None
+            if isinstance(outcome, BaseException):
+                assert isinstance(outcome, errors.InviteRevoked), outcome
+                assert invite.status(LATER) == "revoked"
+                assert store.find_account_by_email(email) is None
+            else:
+                assert invite.status(LATER) == "accepted"
+                assert invite.account_id == outcome.id
