@@ -164,15 +164,17 @@ def test_stamps_survive_the_stores_round_trip(request, fakes, clock, backend):
     assert [auth.sessions.account(stamp) for stamp in stamps] == [None, None, None, unlinked]
 
 
-def test_a_stamp_ends_with_a_disabled_account_and_stays_ended_only_if_cleared(auth):
+def test_a_stamp_ends_with_a_disabled_account_for_good(auth, clock):
     ann = auth.create_account(email="ann@example.com", password=PASSWORD)
     stamp = auth.sessions.stamp(ann)
+    clock.now += timedelta(seconds=1)
     disabled = auth.disable_account(ann.id)
     assert auth.sessions.account(stamp) is None
     enabled = auth.enable_account(ann.id)
     assert (disabled.disabled, enabled.disabled) == (True, False)
-    # Enabling changes no credentials: the app must have cleared the ended session.
-    assert auth.sessions.account(stamp) == enabled
+    # Disabling stamped the credentials: a session the app did not clear stays ended.
+    assert auth.sessions.account(stamp) is None
+    assert auth.sessions.account(auth.sessions.stamp(enabled)) == enabled
 
 
 def test_a_link_from_this_session_gives_the_stamp_that_keeps_it(auth, fakes, clock):

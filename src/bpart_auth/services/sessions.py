@@ -90,10 +90,10 @@ class SessionService:
         Call it on every request with what the session keeps (None when it keeps
         nothing). None when the stamp is missing or malformed, or its account is gone,
         disabled, or its credentials (password, linked identities) changed since the
-        stamp was made. The stamp must name the current credentials exactly, so a
-        change made by an app instance whose clock is behind counts too. When a stamp
-        was there and this says None, end the session (clear it), so enabling the
-        account again does not bring the session back.
+        stamp was made; disabling counts as a change, so enabling the account again
+        brings no session back. The stamp must name the current credentials exactly, so
+        a change made by an app instance whose clock is behind counts too. When a stamp
+        was there and this says None, end the session (clear it).
 
         Examples:
             >>> from bpart_auth import Auth, MemoryStore

@@ -90,8 +90,9 @@ class AccountRecords(Protocol):
         could still use, in the same transaction: its reset tokens are deleted and
         the invitations it created (`invited_by`) that are neither accepted nor
         revoked, expired ones included, are revoked at `now`. Enabling again
-        (`disabled=False`) brings none of them back. Neither stamps
-        `credentials_changed_at`.
+        (`disabled=False`) brings none of them back. Disabling also stamps
+        `credentials_changed_at` with `now`, so every session of the account ends
+        for good: enabling the account does not bring one back.
 
         `AccountNotFound` for an unknown id, `EmailAlreadyRegistered` for a taken email,
         `InvalidInput` for `disabled=True` without `now`.

@@ -120,6 +120,9 @@ class MemoryStore:
                     email=account.email if new_email is None else new_email,
                     name=account.name if new_name is None else new_name,
                     disabled=account.disabled if disabled is None else disabled,
+                    credentials_changed_at=(
+                        now if disabled and now is not None else account.credentials_changed_at
+                    ),
                 )
             )
 

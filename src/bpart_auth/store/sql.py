@@ -224,6 +224,7 @@ class SQLStore:
             if now is None:
                 raise disabling_needs_now()
             disabled_at = check.utc(now, "now")
+            changes["credentials_changed_at"] = disabled_at  # every session ends for good
         if not check.id_shaped(account_id):
             raise errors.AccountNotFound
         with self._transaction() as connection:

@@ -191,7 +191,9 @@ class StoreContract:
         disabled = store.update_account(account.id, disabled=True, now=LATER)
         assert (disabled.name, disabled.disabled) == ("Ann Smith", True)
         assert store.get_account(account.id) == disabled
-        assert disabled.credentials_changed_at == account.credentials_changed_at
+        assert disabled.credentials_changed_at == LATER  # its sessions end for good
+        enabled = store.update_account(account.id, disabled=False)
+        assert (enabled.disabled, enabled.credentials_changed_at) == (False, LATER)
 
     def test_changing_email_frees_the_old_one(self, store: AccountStore) -> None:
         account = self.account(store)
@@ -712,7 +714,7 @@ class StoreContract:
         disabled = store.update_account(ann.id, disabled=True, now=when)
 
         assert disabled.disabled
-        assert (disabled.password_hash, disabled.credentials_changed_at) == (HASH, NOW)
+        assert (disabled.password_hash, disabled.credentials_changed_at) == (HASH, when)
         for label in ("ann-1", "ann-2"):
             assert store.find_account_by_reset_token(token_hash(label)) is None
         assert store.find_account_by_reset_token(token_hash("bob")) == bob
