@@ -28,6 +28,15 @@ if TYPE_CHECKING:
 _SWEEP_EVERY = 256  # consume_once calls between two clean-ups of expired keys
 
 
+def _key(value: object) -> str:
+    """A lookup key as given, or one no record has: an id or hash of another type finds nothing.
+
+    The store's public methods may be handed anything a request carried; a list or a
+    dict would make the dictionary lookup itself raise `TypeError`.
+    """
+    return value if isinstance(value, str) else ""
+
+
 @dataclasses.dataclass(slots=True)
 class _ResetToken:
     account_id: str
@@ -81,7 +90,7 @@ class MemoryStore:
     def get_account(self, account_id: str) -> Account | None:
         """See `AccountRecords.get_account`."""
         with self._lock:
-            return self._accounts.get(account_id)
+            return self._accounts.get(_key(account_id))
 
     def find_account_by_email(self, email: str) -> Account | None:
         """See `AccountRecords.find_account_by_email`."""
@@ -142,7 +151,7 @@ class MemoryStore:
     def replace_password_hash(self, account_id: str, *, old: str, new: str) -> bool:
         """See `AccountRecords.replace_password_hash`."""
         with self._lock:
-            account = self._accounts.get(account_id)
+            account = self._accounts.get(_key(account_id))
             if account is None or account.password_hash != old:
                 return False
             self._save(dataclasses.replace(account, password_hash=new))
@@ -226,7 +235,7 @@ class MemoryStore:
     ) -> Invite:
         """See `InviteRecords.renew_invite`."""
         with self._lock:
-            invite = self._invites.get(invite_id)
+            invite = self._invites.get(_key(invite_id))
             if invite is None:
                 raise errors.InvalidInvite
             refuse_unusable_invite(invite, now, allow_expired=True)
@@ -238,7 +247,7 @@ class MemoryStore:
     def find_invite(self, token_hash: str) -> Invite | None:
         """See `InviteRecords.find_invite`."""
         with self._lock:
-            invite_id = self._invite_by_token.get(token_hash)
+            invite_id = self._invite_by_token.get(_key(token_hash))
             return None if invite_id is None else self._invites[invite_id]
 
     def accept_invite(
@@ -256,7 +265,7 @@ class MemoryStore:
         if identity is not None:
             check_identity(identity)
         with self._lock:
-            invite_id = self._invite_by_token.get(token_hash)
+            invite_id = self._invite_by_token.get(_key(token_hash))
             if invite_id is None:
                 raise errors.InvalidInvite
             invite = self._invites[invite_id]
@@ -279,7 +288,7 @@ class MemoryStore:
     def revoke_invite(self, invite_id: str, *, now: datetime) -> Invite:
         """See `InviteRecords.revoke_invite`."""
         with self._lock:
-            invite = self._invites.get(invite_id)
+            invite = self._invites.get(_key(invite_id))
             if invite is None:
                 raise errors.InvalidInvite
             if invite.accepted_at is not None:
@@ -311,13 +320,13 @@ class MemoryStore:
     def find_account_by_reset_token(self, token_hash: str) -> Account | None:
         """See `ResetTokenRecords.find_account_by_reset_token`."""
         with self._lock:
-            token = self._reset_tokens.get(token_hash)
+            token = self._reset_tokens.get(_key(token_hash))
             return None if token is None else self._accounts[token.account_id]
 
     def complete_reset(self, *, token_hash: str, password_hash: str, now: datetime) -> Account:
         """See `ResetTokenRecords.complete_reset`."""
         with self._lock:
-            token = self._reset_tokens.get(token_hash)
+            token = self._reset_tokens.get(_key(token_hash))
             if token is None:
                 raise errors.InvalidResetToken
             if now >= token.expires_at:
@@ -351,7 +360,7 @@ class MemoryStore:
     # Internals: callers hold the lock.
 
     def _existing(self, account_id: str) -> Account:
-        account = self._accounts.get(account_id)
+        account = self._accounts.get(_key(account_id))
         if account is None:
             raise errors.AccountNotFound
         return account

@@ -23,7 +23,7 @@ import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pytest
 
@@ -826,6 +826,40 @@ class StoreContract:
         stored = store.get_account(ann.id)
         assert stored is not None
         assert (stored.password_hash, stored.credentials_changed_at) == (HASH, NOW)
+
+    # Keys of any type: a lookup by a value a request carried finds nothing.
+
+    @pytest.mark.parametrize(
+        "key",
+        [
+            pytest.param(None, id="none"),
+            pytest.param(42, id="int"),
+            pytest.param(["a list"], id="list"),
+            pytest.param({"a": "dict"}, id="dict"),
+            pytest.param(b"bytes", id="bytes"),
+            pytest.param("", id="empty"),
+            pytest.param("x" * 100_000, id="long"),
+            pytest.param("\ud800", id="lone-surrogate"),
+            pytest.param("\x00", id="nul"),
+        ],
+    )
+    def test_a_key_of_any_type_finds_nothing(self, store: AccountStore, key: Any) -> None:  # noqa: ANN401
+        account = self.account(store)
+        self.invite(store)
+        store.add_reset_token(
+            account_id=account.id, token_hash=token_hash("reset"), expires_at=LATER, now=NOW
+        )
+        assert store.get_account(key) is None
+        assert store.find_invite(key) is None
+        assert store.find_account_by_reset_token(key) is None
+        assert list(store.list_identities(key)) == []
+        with pytest.raises(errors.AccountNotFound):
+            store.update_account(key, name="Renamed")
+        with pytest.raises(errors.InvalidInvite):
+            store.revoke_invite(key, now=NOW)
+        with pytest.raises(errors.InvalidResetToken):
+            store.complete_reset(token_hash=key, password_hash=OTHER_HASH, now=NOW)
+        assert store.get_account(account.id) == account  # nothing moved
 
     # Races: the store, not Python, keeps the invariants.
 
