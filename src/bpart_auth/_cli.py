@@ -1,4 +1,10 @@
-"""The `bpart-auth` console script: what an operator does outside the app."""
+"""The `bpart-auth` console script: what an operator does outside the app.
+
+Its reader is an operator at a terminal, not a user of the app: a failure prints
+`bpart-auth: <code>: ` and what failed and what to run or fix, on standard error,
+and exits with status 1 (2 for a usage error, as argparse does); never a traceback
+for an `AuthError`.
+"""
 
 from __future__ import annotations
 
@@ -57,6 +63,23 @@ def _open_store(url: str) -> SQLStore:
     return SQLStore(url)
 
 
+def _require_current_schema(store: SQLStore) -> None:
+    """Refuse, saying what to run, unless the schema is the one this bpart-auth uses."""
+    from bpart_auth.store._migrations import (  # noqa: PLC0415 - needs the sql extra
+        SCHEMA_VERSION,
+        newer_schema,
+    )
+
+    version = store.schema_version()
+    if version > SCHEMA_VERSION:
+        raise newer_schema(version, SCHEMA_VERSION)
+    if version < SCHEMA_VERSION:
+        state = "has no bpart_auth tables yet" if version == 0 else f"is at version {version}"
+        raise errors.ConfigurationError(
+            detail=f"the database {state}: run `bpart-auth migrate` on this URL first"
+        )
+
+
 def _migrate(url: str, out: TextIO) -> int:
     store = _open_store(url)
     try:
@@ -85,15 +108,51 @@ def _read_password(stdin: TextIO, err: TextIO) -> str:
 
 
 def _create_account(arguments: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
-    password = None if arguments.no_password else _read_password(stdin, sys.stderr)
     store = _open_store(arguments.url)
     try:
+        _require_current_schema(store)  # before asking for a password in vain
+        password = None if arguments.no_password else _read_password(stdin, sys.stderr)
         auth = Auth(store)
         account = auth.create_account(email=arguments.email, password=password, name=arguments.name)
     finally:
         store.close()
     out.write(f"created account {account.id} <{account.email}>\n")
     return 0
+
+
+def _database(url: str | None) -> str:
+    """The database a URL names, for an operator: never its password."""
+    if url is None:
+        return "the demo's SQLite file"
+    from bpart_auth.store._engine import parse_store_url  # noqa: PLC0415 - sql extra
+
+    parsed = parse_store_url(url)  # it parsed once already, or there is no store error
+    if parsed.get_backend_name() == "sqlite":
+        return f"the SQLite file {parsed.database}"
+    return f"the database at {parsed.render_as_string(hide_password=True)}"
+
+
+def _for_operator(error: errors.AuthError, arguments: argparse.Namespace) -> str:
+    """What failed and what to do about it, for whoever typed the command."""
+    detail = f" ({error.detail})" if error.detail else ""
+    given = vars(arguments)
+    if isinstance(error, errors.StoreUnavailable):
+        database = _database(given.get("url", given.get("database")))
+        if database.startswith("the SQLite file"):
+            advice = "check that its folder exists and that this user may write there"
+        else:
+            advice = "check the URL, and that the server is running and accepts connections"
+        return f"cannot use {database}{detail}: {advice}"
+    if isinstance(error, errors.ConfigurationError):
+        return error.detail or str(error)
+    if isinstance(error, errors.EmailAlreadyRegistered):
+        return f"an account with the email {given['email']} already exists; nothing was created"
+    if isinstance(error, errors.InvalidInput):
+        option = {"email": "--email", "name": "--name", "password": "the password"}
+        refused = option.get(error.field or "", "the input")
+        reason = str(error).rstrip(".")
+        return f"{refused} was refused: {reason}{detail}; nothing was created"
+    return f"{error}{detail}"
 
 
 def main(
@@ -150,8 +209,7 @@ def main(
             return _create_account(arguments, stream, stdin if stdin is not None else sys.stdin)
         return _demo(arguments, stream)
     except errors.AuthError as error:
-        detail = f" ({error.detail})" if error.detail else ""
-        sys.stderr.write(f"bpart-auth: {error.code}: {error}{detail}\n")
+        sys.stderr.write(f"bpart-auth: {error.code}: {_for_operator(error, arguments)}\n")
         return 1
 
 
