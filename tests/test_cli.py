@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from bpart_auth import Auth, InvalidCredentials, SQLStore
-from bpart_auth._cli import main
+from bpart_auth import Auth, InvalidCredentials, SQLStore, errors
+from bpart_auth._cli import error_catalogue, main
 from conftest import CLOSED_PORT_URL, POSTGRES_URL
 
 PASSWORD = "correct horse battery staple"
@@ -272,3 +272,36 @@ def test_a_usage_error_exits_with_status_2(capsys):
         run("migrate")
     assert caught.value.code == 2
     assert "the following arguments are required: url" in capsys.readouterr().err
+
+
+# The catalogue: every code's real message template, for translation tables
+
+
+def test_errors_prints_every_code_class_and_template():
+    status, text = run("errors")
+    assert status == 0
+    lines = text.splitlines()
+    classes = [
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, errors.AuthError)
+    ]
+    for cls in classes:
+        assert any(
+            line.split()
+            and line.split()[0] == cls.code
+            and f"  {cls.__name__}: " in line
+            and line.endswith(f": {cls.default_message}")
+            for line in lines
+        ), cls
+    assert "{min_length}" in text
+    assert "{provider}" in text
+    assert f"TooManyAttempts (1 minute): {errors.TooManyAttempts.one_minute_message}" in text
+    assert "ProviderError (microsoft, provider_code AADSTS50105): " in text
+
+
+def test_only_auth_error_itself_says_something_went_wrong():
+    generic = [
+        (code, name) for code, name, template in error_catalogue() if "went wrong" in template
+    ]
+    assert generic == [("auth_error", "AuthError")]

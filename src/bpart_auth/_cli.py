@@ -26,12 +26,28 @@ if TYPE_CHECKING:
 
 
 def error_catalogue() -> list[tuple[str, str, str]]:
-    """Every error class as (code, class name, default end-user message), tree order."""
+    """Every error code's end-user message templates: (code, class, template), tree order.
+
+    A template's `{placeholders}` name the error's attributes that fill it
+    (`{provider}` with the provider's display name). A code with more than one message
+    gets a row per other message, its class column saying when that one is used:
+    `TooManyAttempts` for one minute, and `ProviderError` with the message Microsoft
+    errors get by their AADSTS code (`provider_code`).
+    """
+    # Lazily: it imports requests. The AADSTS messages live beside their mapping.
+    from bpart_auth.providers.microsoft import _MESSAGES as AADSTS_MESSAGES  # noqa: PLC0415
+
     rows: list[tuple[str, str, str]] = []
-    for name in errors.__all__:
-        value = getattr(errors, name)
+    for name, value in vars(errors).items():  # definition order: the tree's order
         if inspect.isclass(value) and issubclass(value, errors.AuthError):
             rows.append((value.code, name, value.default_message))
+            if value is errors.TooManyAttempts:
+                rows.append((value.code, f"{name} (1 minute)", value.one_minute_message))
+            if value is errors.ProviderError:
+                rows.extend(
+                    (value.code, f"{name} (microsoft, provider_code AADSTS{number})", message)
+                    for number, message in sorted(AADSTS_MESSAGES.items())
+                )
     return rows
 
 
@@ -177,7 +193,7 @@ def main(
     )
     parser.add_argument("--version", action="version", version=f"bpart-auth {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("errors", help="list every error code with its end-user message")
+    commands.add_parser("errors", help="list every error code with its end-user message template")
     demo = commands.add_parser(
         "demo", help="serve a back office to click through on http://127.0.0.1:8000"
     )
