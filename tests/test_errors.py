@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import string
 import sys
 from typing import get_args
 
@@ -25,7 +26,7 @@ REQUIRED_ARGUMENTS: dict[type[errors.AuthError], dict[str, object]] = {
     errors.IdentityNotLinked: {"provider": "microsoft"},
     errors.ProviderAlreadyLinked: {"provider": "google"},
     errors.InviteEmailMismatch: {"provider": "google"},
-    errors.TooManyAttempts: {"retry_after": 30.0},
+    errors.TooManyAttempts: {"retry_after": 600.0},
     errors.ProviderError: {"provider": "google"},
     errors.ConsentDeclined: {"provider": "google"},
     errors.ProviderUnavailable: {"provider": "google"},
@@ -93,6 +94,69 @@ def test_every_error_has_a_user_message_and_its_code(cls):
     assert "{" not in message
     assert cls.__name__ not in message
     assert "AADSTS" not in message
+
+
+def filled(template: str, error: errors.AuthError) -> str:
+    """`template` filled from the error's attributes named by its placeholders."""
+    names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    values = {name: getattr(error, name) for name in names}
+    if "provider" in values:
+        values["provider"] = errors.provider_display_name(values["provider"])
+    return template.format(**values)
+
+
+@pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda cls: cls.__name__)
+def test_the_message_is_the_class_template_filled_from_the_error(cls):
+    error = make(cls)
+    assert str(error) == filled(cls.default_message, error)
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        pytest.param(
+            errors.PasswordTooShort(min_length=12),
+            "Your password must be at least 12 characters long.",
+            id="min_length",
+        ),
+        pytest.param(
+            errors.PasswordTooLong(max_length=64),
+            "Your password must be at most 64 characters long.",
+            id="max_length",
+        ),
+        pytest.param(
+            errors.IdentityNotLinked(provider="google"),
+            "This Google account is not linked to any user here. Sign in another way first, "
+            "then link Google from your profile.",
+            id="provider-twice",
+        ),
+        pytest.param(
+            errors.InviteEmailMismatch(provider="microsoft"),
+            "This invitation was sent to another email address. Accept it with the "
+            "Microsoft account of the invited address.",
+            id="invite-email-mismatch",
+        ),
+        pytest.param(
+            errors.ProviderAlreadyLinked(provider="google"),
+            "You already linked a Google account. Unlink it first to link another one.",
+            id="provider-already-linked",
+        ),
+        pytest.param(
+            errors.IdentityAlreadyLinked(provider="microsoft"),
+            "This Microsoft account is already linked to another user.",
+            id="identity-already-linked",
+        ),
+    ],
+)
+def test_templates_are_filled_per_instance(error, message):
+    assert str(error) == message
+
+
+def test_one_minute_has_its_own_template():
+    error = errors.TooManyAttempts(retry_after=59)
+    assert error.minutes == 1
+    assert str(error) == filled(errors.TooManyAttempts.one_minute_message, error)
+    assert "{" not in errors.TooManyAttempts.one_minute_message
 
 
 @pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda cls: cls.__name__)

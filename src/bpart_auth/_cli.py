@@ -1,4 +1,10 @@
-"""The `bpart-auth` console script: what an operator does outside the app."""
+"""The `bpart-auth` console script: what an operator does outside the app.
+
+Its reader is an operator at a terminal, not a user of the app: a failure prints
+`bpart-auth: <code>: ` and what failed and what to run or fix, on standard error,
+and exits with status 1 (2 for a usage error, as argparse does); never a traceback
+for an `AuthError`.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +26,28 @@ if TYPE_CHECKING:
 
 
 def error_catalogue() -> list[tuple[str, str, str]]:
-    """Every error class as (code, class name, default end-user message), tree order."""
+    """Every error code's end-user message templates: (code, class, template), tree order.
+
+    A template's `{placeholders}` name the error's attributes that fill it
+    (`{provider}` with the provider's display name). A code with more than one message
+    gets a row per other message, its class column saying when that one is used:
+    `TooManyAttempts` for one minute, and `ProviderError` with the message Microsoft
+    errors get by their AADSTS code (`provider_code`).
+    """
+    # Lazily: it imports requests. The AADSTS messages live beside their mapping.
+    from bpart_auth.providers.microsoft import _MESSAGES as AADSTS_MESSAGES  # noqa: PLC0415
+
     rows: list[tuple[str, str, str]] = []
-    for name in errors.__all__:
-        value = getattr(errors, name)
+    for name, value in vars(errors).items():  # definition order: the tree's order
         if inspect.isclass(value) and issubclass(value, errors.AuthError):
             rows.append((value.code, name, value.default_message))
+            if value is errors.TooManyAttempts:
+                rows.append((value.code, f"{name} (1 minute)", value.one_minute_message))
+            if value is errors.ProviderError:
+                rows.extend(
+                    (value.code, f"{name} (microsoft, provider_code AADSTS{number})", message)
+                    for number, message in sorted(AADSTS_MESSAGES.items())
+                )
     return rows
 
 
@@ -57,6 +79,23 @@ def _open_store(url: str) -> SQLStore:
     return SQLStore(url)
 
 
+def _require_current_schema(store: SQLStore) -> None:
+    """Refuse, saying what to run, unless the schema is the one this bpart-auth uses."""
+    from bpart_auth.store._migrations import (  # noqa: PLC0415 - needs the sql extra
+        SCHEMA_VERSION,
+        newer_schema,
+    )
+
+    version = store.schema_version()
+    if version > SCHEMA_VERSION:
+        raise newer_schema(version, SCHEMA_VERSION)
+    if version < SCHEMA_VERSION:
+        state = "has no bpart_auth tables yet" if version == 0 else f"is at version {version}"
+        raise errors.ConfigurationError(
+            detail=f"the database {state}: run `bpart-auth migrate` on this URL first"
+        )
+
+
 def _migrate(url: str, out: TextIO) -> int:
     store = _open_store(url)
     try:
@@ -85,15 +124,51 @@ def _read_password(stdin: TextIO, err: TextIO) -> str:
 
 
 def _create_account(arguments: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
-    password = None if arguments.no_password else _read_password(stdin, sys.stderr)
     store = _open_store(arguments.url)
     try:
+        _require_current_schema(store)  # before asking for a password in vain
+        password = None if arguments.no_password else _read_password(stdin, sys.stderr)
         auth = Auth(store)
         account = auth.create_account(email=arguments.email, password=password, name=arguments.name)
     finally:
         store.close()
     out.write(f"created account {account.id} <{account.email}>\n")
     return 0
+
+
+def _database(url: str | None) -> str:
+    """The database a URL names, for an operator: never its password."""
+    if url is None:
+        return "the demo's SQLite file"
+    from bpart_auth.store._engine import parse_store_url  # noqa: PLC0415 - sql extra
+
+    parsed = parse_store_url(url)  # it parsed once already, or there is no store error
+    if parsed.get_backend_name() == "sqlite":
+        return f"the SQLite file {parsed.database}"
+    return f"the database at {parsed.render_as_string(hide_password=True)}"
+
+
+def _for_operator(error: errors.AuthError, arguments: argparse.Namespace) -> str:
+    """What failed and what to do about it, for whoever typed the command."""
+    detail = f" ({error.detail})" if error.detail else ""
+    given = vars(arguments)
+    if isinstance(error, errors.StoreUnavailable):
+        database = _database(given.get("url", given.get("database")))
+        if database.startswith("the SQLite file"):
+            advice = "check that its folder exists and that this user may write there"
+        else:
+            advice = "check the URL, and that the server is running and accepts connections"
+        return f"cannot use {database}{detail}: {advice}"
+    if isinstance(error, errors.ConfigurationError):
+        return error.detail or str(error)
+    if isinstance(error, errors.EmailAlreadyRegistered):
+        return f"an account with the email {given['email']} already exists; nothing was created"
+    if isinstance(error, errors.InvalidInput):
+        option = {"email": "--email", "name": "--name", "password": "the password"}
+        refused = option.get(error.field or "", "the input")
+        reason = str(error).rstrip(".")
+        return f"{refused} was refused: {reason}{detail}; nothing was created"
+    return f"{error}{detail}"
 
 
 def main(
@@ -118,7 +193,7 @@ def main(
     )
     parser.add_argument("--version", action="version", version=f"bpart-auth {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("errors", help="list every error code with its end-user message")
+    commands.add_parser("errors", help="list every error code with its end-user message template")
     demo = commands.add_parser(
         "demo", help="serve a back office to click through on http://127.0.0.1:8000"
     )
@@ -150,8 +225,7 @@ def main(
             return _create_account(arguments, stream, stdin if stdin is not None else sys.stdin)
         return _demo(arguments, stream)
     except errors.AuthError as error:
-        detail = f" ({error.detail})" if error.detail else ""
-        sys.stderr.write(f"bpart-auth: {error.code}: {error}{detail}\n")
+        sys.stderr.write(f"bpart-auth: {error.code}: {_for_operator(error, arguments)}\n")
         return 1
 
 

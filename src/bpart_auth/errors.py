@@ -5,6 +5,11 @@ machine-readable `code` (never renamed once released) and `str(error)` is a mess
 fit to show an end user. Details meant for developers and logs live in attributes
 (`detail`, `provider_code`, `description`, ...), never in the message.
 
+Each class's `default_message` is its end-user message template: `str(error)` is
+that template with its `{placeholders}` filled from the error's attributes of the
+same name (`{provider}` with the provider's display name, "Microsoft"), so an app can
+keep a translation table keyed by `code` (`bpart-auth errors` prints it).
+
 ```text
 AuthError                          auth_error
 ├── ConfigurationError             configuration_error
@@ -166,6 +171,8 @@ class AuthError(Exception):
 
     Attributes:
         code: Stable, machine-readable code of this kind of error.
+        default_message: The end-user message template of this kind of error;
+            `{placeholders}` name the attributes that fill it.
         message: The end-user message (the same as `str(error)`).
         detail: The developer explanation, or None.
 
@@ -264,9 +271,10 @@ class PasswordTooShort(PasswordRejected):
     """
 
     code: ClassVar[ErrorCode] = "password_too_short"
+    default_message = "Your password must be at least {min_length} characters long."
 
     def __init__(self, *, min_length: int) -> None:
-        super().__init__(f"Your password must be at least {min_length} characters long.")
+        super().__init__(self.default_message.format(min_length=min_length))
         self.min_length = min_length
 
 
@@ -278,9 +286,10 @@ class PasswordTooLong(PasswordRejected):
     """
 
     code: ClassVar[ErrorCode] = "password_too_long"
+    default_message = "Your password must be at most {max_length} characters long."
 
     def __init__(self, *, max_length: int) -> None:
-        super().__init__(f"Your password must be at most {max_length} characters long.")
+        super().__init__(self.default_message.format(max_length=max_length))
         self.max_length = max_length
 
 
@@ -320,12 +329,11 @@ class IdentityAlreadyLinked(AuthError):
     """
 
     code: ClassVar[ErrorCode] = "identity_already_linked"
+    default_message = "This {provider} account is already linked to another user."
 
     def __init__(self, *, provider: str, detail: str | None = None) -> None:
-        super().__init__(
-            f"This {provider_display_name(provider)} account is already linked to another user.",
-            detail=detail,
-        )
+        name = provider_display_name(provider)
+        super().__init__(self.default_message.format(provider=name), detail=detail)
         self.provider = provider
 
 
@@ -337,13 +345,13 @@ class ProviderAlreadyLinked(AuthError):
     """
 
     code: ClassVar[ErrorCode] = "provider_already_linked"
+    default_message = (
+        "You already linked a {provider} account. Unlink it first to link another one."
+    )
 
     def __init__(self, *, provider: str, detail: str | None = None) -> None:
         name = provider_display_name(provider)
-        super().__init__(
-            f"You already linked a {name} account. Unlink it first to link another one.",
-            detail=detail,
-        )
+        super().__init__(self.default_message.format(provider=name), detail=detail)
         self.provider = provider
 
 
@@ -377,22 +385,33 @@ class AccountDisabled(AuthError):
 class TooManyAttempts(AuthError):
     """Too many failed sign-in attempts; the caller must wait.
 
+    The message names whole minutes, rounded up: `default_message` for several,
+    `one_minute_message` for one (translation tables need both forms).
+
     Args:
         retry_after: Seconds until the next attempt is allowed (for a
             `Retry-After` header).
 
+    Attributes:
+        minutes: `retry_after` in whole minutes, rounded up, at least 1.
+
     Examples:
         >>> TooManyAttempts(retry_after=90).message
         'Too many failed attempts. Please try again in 2 minutes.'
+        >>> TooManyAttempts(retry_after=5).message
+        'Too many failed attempts. Please try again in 1 minute.'
     """
 
     code: ClassVar[ErrorCode] = "too_many_attempts"
+    default_message = "Too many failed attempts. Please try again in {minutes} minutes."
+    one_minute_message: ClassVar[str] = "Too many failed attempts. Please try again in 1 minute."
 
     def __init__(self, *, retry_after: float) -> None:
         minutes = max(1, math.ceil(retry_after / 60))
-        unit = "minute" if minutes == 1 else "minutes"
-        super().__init__(f"Too many failed attempts. Please try again in {minutes} {unit}.")
+        template = self.one_minute_message if minutes == 1 else self.default_message
+        super().__init__(template.format(minutes=minutes))
         self.retry_after = retry_after
+        self.minutes = minutes
 
 
 class IdentityNotLinked(AuthError):
@@ -403,14 +422,14 @@ class IdentityNotLinked(AuthError):
     """
 
     code: ClassVar[ErrorCode] = "identity_not_linked"
+    default_message = (
+        "This {provider} account is not linked to any user here. Sign in another way "
+        "first, then link {provider} from your profile."
+    )
 
     def __init__(self, *, provider: str, detail: str | None = None) -> None:
         name = provider_display_name(provider)
-        super().__init__(
-            f"This {name} account is not linked to any user here. Sign in another way "
-            f"first, then link {name} from your profile.",
-            detail=detail,
-        )
+        super().__init__(self.default_message.format(provider=name), detail=detail)
         self.provider = provider
 
 
@@ -459,14 +478,14 @@ class InviteEmailMismatch(InvalidInvite):
     """
 
     code: ClassVar[ErrorCode] = "invite_email_mismatch"
+    default_message = (
+        "This invitation was sent to another email address. Accept it with the "
+        "{provider} account of the invited address."
+    )
 
     def __init__(self, *, provider: str, detail: str | None = None) -> None:
         name = provider_display_name(provider)
-        super().__init__(
-            f"This invitation was sent to another email address. Accept it with the "
-            f"{name} account of the invited address.",
-            detail=detail,
-        )
+        super().__init__(self.default_message.format(provider=name), detail=detail)
         self.provider = provider
 
 

@@ -105,8 +105,12 @@ def build(
         providers=providers,
         redirect_uri=f"{base_url}/auth/callback",
     )
-    with contextlib.suppress(EmailAlreadyRegistered):  # a database kept from an earlier run
-        auth.create_account(email=admin_email, password=ADMIN_PASSWORD, name="Ada Admin")
+    try:
+        with contextlib.suppress(EmailAlreadyRegistered):  # a database kept from a past run
+            auth.create_account(email=admin_email, password=ADMIN_PASSWORD, name="Ada Admin")
+    except BaseException:  # the database cannot be reached: let go of the pool
+        store.close()
+        raise
     if fakes is not None:
         fakes.start()
     hint = f"Demo admin: {admin_email} / {ADMIN_PASSWORD}"

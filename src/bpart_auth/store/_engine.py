@@ -52,29 +52,64 @@ POSTGRESQL_POOL: Final[Mapping[str, Any]] = {
     "pool_recycle": 1800,
 }
 
-_SUPPORTED: Final = {("sqlite", "pysqlite"), ("postgresql", "psycopg")}
+URL_FORMS: Final = (
+    "sqlite:///path/to/file.db",
+    "postgresql://user:password@host:5432/database",
+    "postgresql+psycopg://...",
+    "postgres://...",
+)
+"""The URL forms `SQLStore` takes, for error details and the CLI."""
+
+_DRIVERS: Final[Mapping[str, str]] = {
+    # The scheme as given (lowercased: RFC 3986 schemes are case-insensitive) -> the
+    # SQLAlchemy drivername we use. postgres:// is what Heroku and many hosts hand out;
+    # SQLAlchemy 1.4 dropped that alias, so it is mapped here.
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite+pysqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "postgres+psycopg": "postgresql+psycopg",
+}
 
 
-def create_store_engine(url: str, options: Mapping[str, Any] | None) -> Engine:
+def _forms() -> str:
+    return "supported: " + ", ".join(URL_FORMS)
+
+
+def parse_store_url(url: object) -> URL:
+    """`url` parsed, with its scheme mapped to the driver we use; connects to nothing.
+
+    Raises:
+        ConfigurationError: `url` is not a str, not a URL, or has a scheme other than
+            those in `URL_FORMS`. `detail` names the supported forms and never
+            repeats the URL (it may hold a password).
+    """
+    if not isinstance(url, str):
+        raise ConfigurationError(
+            detail=f"SQLStore: the URL must be a str, not {type(url).__name__}; {_forms()}"
+        )
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigurationError(detail=f"SQLStore: not a database URL; {_forms()}") from exc
+    drivername = _DRIVERS.get(parsed.drivername.lower())
+    if drivername is None:
+        raise ConfigurationError(
+            detail=f"SQLStore: unsupported URL scheme {parsed.drivername + '://'!r}; {_forms()}"
+        )
+    return parsed.set(drivername=drivername)
+
+
+def create_store_engine(url: object, options: Mapping[str, Any] | None) -> Engine:
     """A SQLAlchemy engine for `url` set up as described above; connects to nothing.
 
     Raises:
-        ConfigurationError: The URL is malformed, names an unsupported database or
-            driver, the driver is not installed, or an option is wrong.
+        ConfigurationError: The URL is refused (see `parse_store_url`), names an
+            in-memory SQLite database, the driver is not installed, or an option is
+            wrong.
     """
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError, TypeError) as exc:
-        raise ConfigurationError(detail=f"SQLStore: not a database URL: {exc}") from exc
-    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
-    if backend == "postgresql" and "+" not in parsed.drivername:
-        parsed = parsed.set(drivername="postgresql+psycopg")
-        driver = "psycopg"
-    if (backend, driver) not in _SUPPORTED:
-        raise ConfigurationError(
-            detail=f"SQLStore supports sqlite:/// and postgresql+psycopg:// URLs, "
-            f"not {parsed.drivername!r}"
-        )
+    parsed = parse_store_url(url)
     settings, connect_args = _defaults(parsed)
     given = dict(options or {})
     if "poolclass" in given or "pool" in given:  # their pool, their sizes
@@ -86,7 +121,7 @@ def create_store_engine(url: str, options: Mapping[str, Any] | None) -> Engine:
         engine = create_engine(parsed, connect_args=connect_args, **settings)
     except (ArgumentError, NoSuchModuleError, ImportError, TypeError, ValueError) as exc:
         raise ConfigurationError(detail=f"SQLStore: {type(exc).__name__}: {exc}") from exc
-    if backend == "sqlite":
+    if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _configure_sqlite_connection)
     return engine
 
@@ -148,22 +183,37 @@ def _use_wal(cursor: Any) -> None:  # noqa: ANN401 - a sqlite3.Cursor
 
 
 @contextlib.contextmanager
-def translated_errors() -> Iterator[None]:
-    """Let our errors through; turn every SQLAlchemy or driver error into `StoreUnavailable`."""
+def translated_errors(engine: Engine) -> Iterator[None]:
+    """Let our errors through; turn every SQLAlchemy or driver error into `StoreUnavailable`.
+
+    Driver errors raised outside SQLAlchemy's wrapping (a pool checkout, a connect
+    event) are caught too, so no `sqlite3` or `psycopg` error reaches the caller.
+    """
     try:
         yield
     except AuthError:
         raise
-    except SQLAlchemyError as exc:
-        raise StoreUnavailable(detail=describe(exc)) from exc
+    except (SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as exc:
+        raise unavailable(exc, engine) from exc
 
 
-def describe(error: BaseException) -> str:
-    """A one-line, parameter-free account of a database error for `detail`."""
+def unavailable(error: BaseException, engine: Engine) -> StoreUnavailable:
+    """The `StoreUnavailable` for a database error, its `detail` from `describe`."""
+    return StoreUnavailable(detail=describe(error, password=engine.url.password))
+
+
+def describe(error: BaseException, *, password: str | None = None) -> str:
+    """A one-line, parameter-free account of a database error for `detail`.
+
+    Host names and ports stay in (whoever reads the logs needs them to find the
+    server; `detail` never reaches `str(error)`); `password`, should the driver ever
+    echo it, is masked.
+    """
     if isinstance(error, DBAPIError) and error.orig is not None:
         error = error.orig
     first_line = str(error).strip().splitlines()[:1]
-    return f"{type(error).__name__}: {first_line[0] if first_line else ''}".rstrip(": ")
+    text = f"{type(error).__name__}: {first_line[0] if first_line else ''}".rstrip(": ")
+    return text.replace(password, "***") if password else text
 
 
 @contextlib.contextmanager
@@ -208,10 +258,19 @@ class DirectRead:
 def fetch(engine: Engine, query: DirectRead, values: Mapping[str, object]) -> Sequence[Any]:
     """Run a `DirectRead` on a pooled DBAPI connection; every row, as the driver gives it.
 
+    The hot read path: plain try/except and no context manager (on Python 3.11+ a try
+    costs nothing until something raises).
+
     Raises:
-        StoreUnavailable: The database failed; a dropped connection is discarded.
+        StoreUnavailable: The database could not be reached or failed; a dropped
+            connection is discarded.
     """
-    connection = engine.pool.connect()
+    try:
+        # The pool raises the driver's own error (or a pool timeout) when it has to
+        # open a connection and cannot: the database is down, gone or misnamed.
+        connection = engine.pool.connect()
+    except (engine.dialect.loaded_dbapi.Error, SQLAlchemyError) as exc:
+        raise unavailable(exc, engine) from exc
     try:
         cursor = connection.cursor()
         try:
@@ -220,8 +279,11 @@ def fetch(engine: Engine, query: DirectRead, values: Mapping[str, object]) -> Se
         except engine.dialect.loaded_dbapi.Error as exc:
             if engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor):
                 connection.invalidate(exc)
-            raise StoreUnavailable(detail=describe(exc)) from exc
+            raise unavailable(exc, engine) from exc
         finally:
             cursor.close()
+    except engine.dialect.loaded_dbapi.Error as exc:  # cursor() on a dead connection
+        connection.invalidate(exc)
+        raise unavailable(exc, engine) from exc
     finally:
         connection.close()

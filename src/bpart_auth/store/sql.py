@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 
 from bpart_auth import errors
 from bpart_auth.models import Account, LinkedIdentity
@@ -26,7 +25,6 @@ from bpart_auth.store._checks import (
 )
 from bpart_auth.store._engine import (
     create_store_engine,
-    describe,
     fetch,
     translated_errors,
     write_transaction,
@@ -64,7 +62,9 @@ class SQLStore:
     The database enforces every invariant of the store contract (unique emails and
     identities, single-use tokens) with named constraints and conditional updates, so
     any number of threads, processes and app instances may share it. Every write is
-    one transaction; driver errors surface as `StoreUnavailable`.
+    one transaction. A database that cannot be reached or fails (connecting, reading,
+    writing, checking the schema) raises `StoreUnavailable`, never a driver error; its
+    `detail` names the failure (host and port included, the password never).
 
     Constructing a store connects to nothing. The schema is created or upgraded by
     `upgrade_schema()` (once per deployment), or on first use with
@@ -72,17 +72,19 @@ class SQLStore:
     `ConfigurationError` on first use.
 
     Args:
-        url: A SQLAlchemy URL: `sqlite:///path/to/auth.db` (a file; WAL mode) or
-            `postgresql+psycopg://user:password@host/db` (`postgresql://` means the
-            same).
+        url: `sqlite:///path/to/auth.db` (a file; WAL mode) or
+            `postgresql://user:password@host/db` (PostgreSQL through psycopg;
+            `postgresql+psycopg://` and `postgres://`, as Heroku and many hosts give
+            it, mean the same).
         engine_options: Extra `sqlalchemy.create_engine` arguments, merged over our
             defaults (for PostgreSQL: pool_size=10, max_overflow=40, pool_recycle=1800;
             add `"pool_pre_ping": True` behind connection-killing middleboxes).
         create_schema: Create or upgrade the tables on first use.
 
     Raises:
-        ConfigurationError: A malformed URL, an unsupported database, a missing
-            driver or a bad engine option.
+        ConfigurationError: A URL that is not a str or not a URL, any other scheme
+            (`detail` lists the supported ones), an in-memory SQLite database, a
+            missing driver or a bad engine option.
 
     Examples:
         >>> import tempfile, pathlib
@@ -127,7 +129,7 @@ class SQLStore:
         Raises:
             StoreUnavailable: The database could not be reached.
         """
-        with translated_errors():
+        with translated_errors(self._engine):
             return current_version(self._engine)
 
     def upgrade_schema(self) -> int:
@@ -142,7 +144,7 @@ class SQLStore:
             ConfigurationError: The database was migrated by a newer bpart_auth.
             StoreUnavailable: The database could not be reached or failed.
         """
-        with translated_errors():
+        with translated_errors(self._engine):
             version = upgrade(self._engine)
         self._ready.set()
         return version
@@ -497,7 +499,7 @@ class SQLStore:
         with self._ready_lock:
             if self._ready.is_set():
                 return
-            with translated_errors():
+            with translated_errors(self._engine):
                 if self._create_schema:
                     version = upgrade(self._engine)
                 else:
@@ -516,17 +518,14 @@ class SQLStore:
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Connection]:
         self._ensure_ready()
-        with translated_errors(), write_transaction(self._engine) as connection:
+        with translated_errors(self._engine), write_transaction(self._engine) as connection:
             yield connection
 
     def _read(self, query: DirectRead, **values: object) -> Sequence[Any]:
         # The hot path (every request reads an account): no context manager here.
         if not self._ready.is_set():
             self._ensure_ready()
-        try:
-            return fetch(self._engine, query, values)
-        except SQLAlchemyError as exc:  # checking out a connection failed
-            raise errors.StoreUnavailable(detail=describe(exc)) from exc
+        return fetch(self._engine, query, values)
 
     def _link_of(self, identity: Identity) -> LinkedIdentity | None:
         rows = self._read(self._reads.link_of, **identity_values(identity))
