@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+import idna
 import pytest
 from email_validator import EmailNotValidError, validate_email
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bpart_auth import InvalidEmail
+from bpart_auth import Auth, InvalidCredentials, InvalidEmail, MemoryStore
 from bpart_auth._email import display_email, normalize_email, validate_new_email
+from bpart_auth._input import MAX_EMAIL_INPUT
+from bpart_auth.testing import CHEAP_FOR_TESTS
 
 
 @pytest.mark.parametrize(
@@ -75,6 +80,55 @@ def test_unbounded_input_is_refused_before_any_work(raw, reason):
             function(raw)
         assert caught.value.code == "invalid_email"
         assert reason in caught.value.detail
+
+
+@pytest.fixture
+def text_work(monkeypatch):
+    """The lengths of the strings Unicode normalisation and IDNA are asked to work on.
+
+    A spy on the libraries (the real functions still run), so a test can say that no
+    path hands them an unbounded string.
+    """
+    lengths = []
+
+    def spy(function):
+        def recording(*args, **kwargs):
+            lengths.append(len(args[-1]))
+            return function(*args, **kwargs)
+
+        return recording
+
+    monkeypatch.setattr(unicodedata, "normalize", spy(unicodedata.normalize))
+    monkeypatch.setattr(idna, "encode", spy(idna.encode))
+    monkeypatch.setattr(idna, "decode", spy(idna.decode))
+    return lengths
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(PATHOLOGICAL, id="combining-marks-64k"),
+        pytest.param("ann@" + "b\u00fccher" * 100_000 + ".example", id="idn-domain-800k"),
+    ],
+)
+def test_no_path_normalises_an_unbounded_email(text_work, raw):
+    store = MemoryStore()
+    auth = Auth(store, password_hashing=CHEAP_FOR_TESTS)
+    ann = auth.create_account(email="ann@example.com", password="correct horse battery")
+    text_work.clear()
+    with pytest.raises(InvalidCredentials):
+        auth.sign_in_with_password(raw, "correct horse battery")
+    assert auth.passwords.begin_reset(raw) is None
+    for refused in (
+        lambda: auth.create_account(email=raw),
+        lambda: auth.invites.create(raw, invited_by=ann.id),
+        lambda: store.find_account_by_email(raw),
+        lambda: store.update_account(ann.id, email=raw),
+    ):
+        with pytest.raises(InvalidEmail):
+            refused()
+    assert text_work  # the spy saw the work on the bounded values (the password, the key)
+    assert max(text_work) <= MAX_EMAIL_INPUT
 
 
 def test_the_bound_is_on_the_raw_value():
