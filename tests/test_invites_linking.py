@@ -15,7 +15,9 @@ from bpart_auth import (
     EmailNotVerified,
     Identity,
     IdentityAlreadyLinked,
+    InvalidEmail,
     InvalidFlowState,
+    InvalidInput,
     InvalidInvite,
     InviteAlreadyUsed,
     InviteEmailMismatch,
@@ -198,6 +200,79 @@ def test_google_acceptance_needs_the_invited_verified_email(auth, google, admin)
     start = auth.invites.begin_accept("google", token, redirect_uri=CALLBACK)
     outcome = via_google(auth, google, start, email="Ann@Example.com")
     assert (outcome.kind, outcome.account.email) == ("registered", "ann@example.com")
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        pytest.param("Ann Smith", "Ann Smith", id="plain"),
+        pytest.param("Ann\u202eSmith", "AnnSmith", id="bidi-override-dropped"),
+        pytest.param("\u2067Ann\u2069 Smith", "Ann Smith", id="isolates-dropped"),
+        pytest.param("Ann\nSmith\t(IT)", "Ann Smith (IT)", id="control-white-space-to-space"),
+        pytest.param("Ann\x00\x1b[2JSmith", "Ann[2JSmith", id="nul-and-escape-dropped"),
+        pytest.param("Ann\u200b\ufeffSmith", "AnnSmith", id="invisible-dropped"),
+        pytest.param("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", None, id="zwnj-kept"),
+        pytest.param("x" * 5_000, "x" * 200, id="over-long-cut"),
+        pytest.param(" " + "\u202e" * 5_000 + "Ann", "", id="only-junk-in-the-first-1000"),
+    ],
+)
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_a_name_from_the_provider_is_cleaned_not_refused(
+    auth, google, microsoft, admin, provider, sent, stored
+):
+    _, token = auth.invites.create("ann@example.com", invited_by=admin.id)
+    start = auth.invites.begin_accept(provider, token, redirect_uri=CALLBACK)
+    if provider == "google":
+        outcome = via_google(auth, google, start, email="ann@example.com", name=sent)
+    else:
+        outcome = via_microsoft(auth, microsoft, start, name=sent)
+    assert outcome.kind == "registered"
+    assert outcome.account.name == (sent if stored is None else stored)
+    assert auth.get_account(outcome.account.id).name == outcome.account.name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("Ann\u202eSmith", id="bidi-override"),
+        pytest.param("Ann\nSmith", id="control-character"),
+        pytest.param("x" * 201, id="over-long"),
+    ],
+)
+def test_a_typed_name_is_refused_and_the_invite_stays_usable(auth, admin, name):
+    invite, token = auth.invites.create("ann@example.com", invited_by=admin.id)
+    with pytest.raises(InvalidInput) as caught:
+        auth.invites.accept_with_password(token, password=PASSWORD, name=name)
+    assert (caught.value.code, caught.value.field) == ("invalid_input", "name")
+    assert auth.invites.check(token) == invite
+    assert auth.invites.accept_with_password(token, password=PASSWORD, name="Ann").name == "Ann"
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        pytest.param("ann@example.com.", id="trailing-dot"),
+        pytest.param("<script>alert(1)</script>@example.com", id="script-tag"),
+        pytest.param('"ann"@example.com', id="quoted"),
+        pytest.param("ann@[192.0.2.1]", id="domain-literal"),
+        pytest.param("a" * 1_000_000 + "@example.com", id="one-megabyte"),
+    ],
+)
+def test_an_invitation_to_a_refused_address_is_not_created(auth, admin, email):
+    with pytest.raises(InvalidEmail) as caught:
+        auth.invites.create(email, invited_by=admin.id)
+    assert caught.value.code == "invalid_email"
+    assert list(auth.invites.pending()) == []
+
+
+def test_an_invitation_shows_its_address_in_unicode(auth, admin):
+    invite, token = auth.invites.create("Zoë@Bücher.example", invited_by=admin.id)
+    assert (invite.email, invite.display_email) == (
+        "zoë@xn--bcher-kva.example",
+        "zoë@bücher.example",
+    )
+    account = auth.invites.accept_with_password(token, password=PASSWORD)
+    assert (account.email, account.display_email) == (invite.email, invite.display_email)
 
 
 def test_microsoft_email_match_can_be_required(store, google, microsoft, clock):

@@ -178,3 +178,29 @@ def test_invite_data_is_read_only():
 )
 def test_invite_status(changes, at, status):
     assert invite(**changes).status(at) == status
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        pytest.param("ann@xn--bcher-kva.example", "ann@bücher.example", id="idn-domain"),
+        pytest.param("ann@mail.xn--p1ai", "ann@mail.рф", id="idn-tld"),
+        pytest.param("josé@xn--mnchen-3ya.de", "josé@münchen.de", id="unicode-both-parts"),
+        pytest.param("ann@example.com", "ann@example.com", id="ascii"),
+    ],
+)
+@pytest.mark.parametrize("factory", [account, invite], ids=["Account", "Invite"])
+def test_display_email_has_a_unicode_domain(factory, stored, shown):
+    value = factory(email=stored)
+    assert value.display_email == shown
+    assert value.email == stored  # the stored form, for lookups and sending, is untouched
+
+
+def test_display_email_is_no_field():
+    # Computed from `email`: no schema change, nothing extra compared or pickled.
+    assert "display_email" not in {field.name for field in dataclasses.fields(Account)}
+    assert "display_email" not in {field.name for field in dataclasses.fields(Invite)}
+    assert (
+        "xn--"
+        not in pickle.loads(pickle.dumps(account(email="a@xn--bcher-kva.example"))).display_email
+    )

@@ -783,6 +783,62 @@ def test_accepting_with_a_token_replaced_meanwhile_is_refused(store):
     assert caught.value.code == "invite_invalid"
 
 
+# Rows written before emails were validated on write
+
+
+def _legacy_rows(store, *, account_email, invite_email):
+    """Insert an account and a pending invitation as an older version could have."""
+    assert store.find_account_by_email("nobody@example.com") is None  # schema created
+    with store._engine.begin() as connection:
+        connection.execute(
+            _schema.accounts.insert().values(
+                id=str(uuid.uuid4()),
+                email=account_email,
+                name="",
+                disabled=False,
+                created_at=NOW,
+                credentials_changed_at=NOW,
+            )
+        )
+        connection.execute(
+            _schema.invites.insert().values(
+                id=str(uuid.uuid4()),
+                email=invite_email,
+                token_hash=token_hash("legacy"),
+                created_at=NOW,
+                expires_at=LATER,
+                data="{}",
+            )
+        )
+
+
+def test_rows_stored_before_validation_are_still_found(store):
+    _legacy_rows(store, account_email="ann@example.com.", invite_email="bob@example.com")
+    legacy = store.find_account_by_email("Ann@Example.com.")
+    assert legacy is not None
+    assert legacy.email == "ann@example.com."
+    assert store.find_account_by_email("ann@example.com") is None
+
+
+def test_an_invitation_stored_before_validation_cannot_create_its_account(store):
+    _legacy_rows(store, account_email="ann@example.com", invite_email="bob@example.com.")
+    with pytest.raises(errors.InvalidEmail) as caught:
+        store.accept_invite(
+            token_hash=token_hash("legacy"),
+            name="Bob",
+            password_hash=HASH,
+            identity=google("g1"),
+            identity_email="bob@example.com",
+            now=NOW,
+        )
+    assert "cannot end with a period" in caught.value.detail
+    assert store.find_account_by_email("bob@example.com.") is None
+    assert store.find_account_by_identity(google("g1")) is None
+    invite = store.find_invite(token_hash("legacy"))
+    assert invite is not None
+    assert invite.status(NOW) == "pending"
+
+
 # consume_once: single use of anything
 
 

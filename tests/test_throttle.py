@@ -151,6 +151,39 @@ def test_a_malformed_email_is_throttled_too(throttle):
     assert retry_after(throttle, email="NOT AN EMAIL") is not None
 
 
+# Emails the throttle cannot even normalise: bounded first, then counted all the same.
+UNBOUNDED = [
+    pytest.param("a" * 1_000_000 + "@example.com", id="one-megabyte"),
+    pytest.param("a" + "\u0301" * 32_768 + "\u0316" * 32_768 + "@example.com", id="nfc-bomb"),
+    pytest.param("ann\ud800@example.com", id="lone-surrogate"),
+    pytest.param(b"ann@example.com", id="bytes"),
+    pytest.param(None, id="none"),
+]
+
+
+@pytest.mark.parametrize("email", UNBOUNDED)
+def test_an_unbounded_email_is_throttled_under_a_stable_key(throttle, email):
+    fail(throttle, 4, email=email, client_address=None)
+    assert retry_after(throttle, email=email, client_address=None) is None
+    fail(throttle, 1, email=email, client_address=None)
+    assert retry_after(throttle, email=email, client_address=None) is not None
+    assert retry_after(throttle, email=ANN, client_address=None) is None
+    throttle.succeeded(email=email)
+    assert retry_after(throttle, email=email, client_address=None) is None
+
+
+def test_an_unbounded_email_still_counts_for_its_client_address(backend, clock):
+    throttle = Throttle(
+        backend=backend,
+        per_account=FailureLimit(failures=1_000, window=timedelta(minutes=15)),
+        per_address=FailureLimit(failures=3, window=timedelta(minutes=15)),
+        clock=clock,
+    )
+    fail(throttle, 3, email="x" * 100_000)
+    assert retry_after(throttle, email=ANN) is not None
+    assert retry_after(throttle, email=ANN, client_address=OFFICE) is None
+
+
 def test_the_account_limit_holds_across_addresses(throttle):
     for number in range(5):
         throttle.failed(email=ANN, client_address=f"192.0.2.{number}")

@@ -85,10 +85,10 @@ LOGIN = """<form method="post" action="/login">{% csrf_token %}
 <button>Sign in</button></form>
 {% for p in providers %}<form method="post" action="/login/{{ p }}">{% csrf_token %}
 <button>Sign in with {{ p|capfirst }}</button></form>{% endfor %}"""
-HOME = """<p>Signed in as {{ account.email }}. <a href="/profile">Profile</a>
+HOME = """<p>Signed in as {{ account.display_email }}. <a href="/profile">Profile</a>
 <a href="/admin/invites">Invitations</a></p>
 <form method="post" action="/logout">{% csrf_token %}<button>Sign out</button></form>"""
-PROFILE = """<p>{{ account.email }}; password: {{ methods.password|yesno }}</p>
+PROFILE = """<p>{{ account.display_email }}; password: {{ methods.password|yesno }}</p>
 {% for p in providers %}{% if p in methods.providers %}
 <form method="post" action="/profile/unlink/{{ p }}">{% csrf_token %}
 <button>Unlink {{ p|capfirst }}</button></form>{% else %}
@@ -102,7 +102,7 @@ ACCEPT = """<p>Invitation for {{ email }}</p>
 {% csrf_token %}<button>Accept with {{ p|capfirst }}</button></form>{% endfor %}"""
 INVITES = """<form method="post" action="/admin/invites">{% csrf_token %}
 <input name="email" type="email"><button>Invite</button></form>
-<ul>{% for invite in pending %}<li>{{ invite.email }}</li>{% endfor %}</ul>"""
+<ul>{% for invite in pending %}<li>{{ invite.display_email }}</li>{% endfor %}</ul>"""
 PROVIDERS = get_args(ProviderName)  # ("google", "microsoft"): unconfigured ones say so
 
 
@@ -234,7 +234,7 @@ def invite(request, token):
         pending = _auth().invites.check(token)
     except AuthError as error:
         return _render(request, "<p>{{ message }}</p>", status=410, message=str(error))
-    return _render(request, ACCEPT, email=pending.email, token=token)
+    return _render(request, ACCEPT, email=pending.display_email, token=token)
 
 
 @require_POST
@@ -272,7 +272,7 @@ def invites(request, account):
             messages.error(request, str(error))
         else:  # a real app emails the link; shown here so the example runs without mail
             url = request.build_absolute_uri(f"/invite/{token}")
-            messages.success(request, f"Invitation for {sent.email}: {url}")
+            messages.success(request, f"Invitation for {sent.display_email}: {url}")
         return redirect("/admin/invites")
     return _render(request, INVITES, pending=_auth().invites.pending())
 

@@ -117,7 +117,8 @@ def create_app(auth: Auth, *, secret_key: str, secure_cookies: bool = True) -> F
     @app.post("/invites")
     def invite_create():  # a real app emails the link; the example shows it
         invite, token = auth.invites.create(request.form["email"], invited_by=g.account.id)
-        flash(f"Invitation for {invite.email}: {url_for('invite', token=token, _external=True)}")
+        link = url_for("invite", token=token, _external=True)
+        flash(f"Invitation for {invite.display_email}: {link}")
         return redirect("/")
 
     @app.get("/invite/<token>")
@@ -146,7 +147,7 @@ TEMPLATES = {
 <input name="password" type="password" placeholder="Password"><button>Sign in</button></form>
 {{ button("/login/google", "Sign in with Google") }}
 {{ button("/login/microsoft", "Sign in with Microsoft") }}""",
-    "home": """<p>Signed in as {{ g.account.email }}.
+    "home": """<p>Signed in as {{ g.account.display_email }}.
 Password: {{ "yes" if methods.password else "no" }}.</p>
 {% for p in ["google", "microsoft"] %}{% if p in methods.providers %}
 {{ button("/unlink/" ~ p, "Unlink " ~ p|capitalize) }}{% else %}
@@ -158,7 +159,7 @@ Password: {{ "yes" if methods.password else "no" }}.</p>
 <p>Send this link to your IT department:
 <a href="{{ error.consent_url }}">{{ error.consent_url }}</a></p>
 <p><a href="/">Back to sign-in</a></p>""",
-    "accept": """<p>Invitation for {{ invite.email }}</p>
+    "accept": """<p>Invitation for {{ invite.display_email }}</p>
 <form method="post" action="/invite/{{ token }}/password">
 <input name="name" placeholder="Name">
 <input name="password" type="password" placeholder="New password"><button>Accept</button></form>

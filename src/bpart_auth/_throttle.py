@@ -50,6 +50,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Final, Protocol, cast, runtime_checkable
 
 from bpart_auth._email import normalize_email
+from bpart_auth._input import MAX_EMAIL_INPUT, text_problem
 from bpart_auth._redis import redis_client
 from bpart_auth.errors import (
     ConfigurationError,
@@ -307,11 +308,17 @@ def _digest(kind: str, value: str) -> str:
 
 
 def _account_key(email: str) -> str:
+    # A malformed email is still throttled: it is someone guessing all the same.
+    problem = text_problem(email, limit=MAX_EMAIL_INPUT)
+    if problem is not None:
+        # Not a str, over-long or not encodable: refused before any normalisation
+        # (quadratic in the length for a crafted string), so it costs microseconds.
+        # The reason is the key, so every such attempt shares one stable bucket.
+        return _digest("account", f"unusable email: {problem}")
     try:
         address = normalize_email(email)
     except InvalidEmail:
-        # Still throttled: a malformed email is someone guessing all the same.
-        address = unicodedata.normalize("NFC", str(email).strip()).casefold()
+        address = unicodedata.normalize("NFC", email.strip()).casefold()
     return _digest("account", address)
 
 

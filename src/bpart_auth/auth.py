@@ -170,16 +170,20 @@ class Auth:
         """Create an account directly: the first admin, or from a script.
 
         Args:
-            email: The account's email; normalised, unique case-insensitively.
+            email: The account's email; normalised, unique case-insensitively, and
+                validated by the store (email-validator) before it is written.
             password: Checked against the password policy and hashed; None creates
                 an account that signs in only with a linked identity.
-            name: Display name.
+            name: Display name: at most 200 characters, no control, bidi-override or
+                other invisible format characters.
 
         Returns:
             The new account.
 
         Raises:
-            InvalidEmail: The email is malformed.
+            InvalidEmail: The email is malformed, or refused on write (a trailing dot,
+                a quoted local part, a domain literal...); `detail` says why.
+            InvalidInput: The name is too long or holds a refused character.
             PasswordRejected: The password breaks the policy (a subclass says how).
             EmailAlreadyRegistered: An account has this email already.
         """

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from bpart_auth._email import display_email
 from bpart_auth.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -73,7 +74,9 @@ class Account:
 
     Attributes:
         id: Opaque, stable identifier chosen by the store.
-        email: Normalised email address; unique case-insensitively.
+        email: Normalised email address; unique case-insensitively. Its domain is
+            in IDNA form (`ann@xn--bcher-kva.example`): compare and send mail with
+            it, and show `display_email` to people.
         created_at: When the account was created.
         credentials_changed_at: Last change of password or linked identities. An
             app compares it with the time a session started to end older sessions.
@@ -91,6 +94,9 @@ class Account:
         (True, True)
         >>> "argon2" in repr(ann)
         False
+        >>> Account(id="a2", email="zoe@xn--bcher-kva.example", created_at=now,
+        ...         credentials_changed_at=now).display_email
+        'zoe@bücher.example'
     """
 
     id: str
@@ -104,6 +110,14 @@ class Account:
     def __post_init__(self) -> None:
         _require_aware("created_at", self.created_at)
         _require_aware("credentials_changed_at", self.credentials_changed_at)
+
+    @property
+    def display_email(self) -> str:
+        """The email as people read it: the domain in Unicode (`ann@bücher.example`).
+
+        For pages and messages only; look up and compare with `email`.
+        """
+        return display_email(self.email)
 
     @property
     def has_password(self) -> bool:
@@ -205,7 +219,8 @@ class Invite:
 
     Attributes:
         id: Opaque, stable identifier chosen by the store.
-        email: Normalised email address the invitation was sent to.
+        email: Normalised email address the invitation was sent to, its domain
+            in IDNA form; send the mail to it and show `display_email` to people.
         invited_by: Id of the inviting account, or None (scripts).
         created_at: When it was created (or last resent).
         expires_at: After this moment it can no longer be accepted.
@@ -221,6 +236,9 @@ class Invite:
         ...                 created_at=now, expires_at=now + timedelta(days=7))
         >>> invite.status(now), invite.status(now + timedelta(days=8))
         ('pending', 'expired')
+        >>> Invite(id="i2", email="bob@xn--mnchen-3ya.de", invited_by=None,
+        ...        created_at=now, expires_at=now).display_email
+        'bob@münchen.de'
     """
 
     id: str
@@ -237,6 +255,14 @@ class Invite:
         for name in ("created_at", "expires_at", "accepted_at", "revoked_at"):
             _require_aware(name, getattr(self, name))
         object.__setattr__(self, "data", _ReadOnlyMapping(self.data))
+
+    @property
+    def display_email(self) -> str:
+        """The email as people read it: the domain in Unicode (`bob@münchen.de`).
+
+        For pages and messages only; send the invitation to `email`.
+        """
+        return display_email(self.email)
 
     def status(self, now: datetime) -> InviteStatus:
         """Where the invitation stands at `now`.

@@ -148,7 +148,7 @@ class _Views:
             request.form.get("password", ""),
             client_address=request.remote_addr,
         )
-        return self.sign_in(account, f"Signed in as {account.email} with a password.")
+        return self.sign_in(account, f"Signed in as {account.display_email} with a password.")
 
     def login_with(self, provider: ProviderName) -> Response:
         return self.go(self.auth.begin_sign_in(provider))
@@ -194,8 +194,8 @@ class _Views:
         email = request.form.get("email", "")
         invite, token = self.auth.invites.create(email, invited_by=g.account.id)
         link = self.external(url_for("invite", token=token))
-        session["last_invite"] = {"email": invite.email, "link": link}
-        flash(f"Invitation created for {invite.email}.", "success")
+        session["last_invite"] = {"email": invite.display_email, "link": link}
+        flash(f"Invitation created for {invite.display_email}.", "success")
         return redirect(url_for("home"))
 
     def invite(self, token: str) -> str:

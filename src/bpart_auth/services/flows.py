@@ -13,6 +13,7 @@ from bpart_auth.errors import provider_display_name
 from bpart_auth.flowstate import new_flow_state
 from bpart_auth.models import FlowStart, Outcome
 from bpart_auth.services.signin import sign_in_with_identity
+from bpart_auth.store._checks import clean_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping
@@ -173,7 +174,7 @@ class FlowService:
             self._check_invited_email(invite.email, verified)
         account = self._store.accept_invite(
             token_hash=token_hash,
-            name=verified.name[:200],
+            name=clean_name(verified.name),  # the user cannot retype it: cleaned
             password_hash=None,
             identity=verified.identity,
             identity_email=verified.email,

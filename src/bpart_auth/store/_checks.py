@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import unicodedata
+from typing import TYPE_CHECKING, Final
 
 from bpart_auth import errors
-from bpart_auth._email import normalize_email
+from bpart_auth._email import validate_new_email
 from bpart_auth.errors import InvalidInput
 from bpart_auth.store.base import MAX_NAME_LENGTH, MAX_TEXT_LENGTH
 
@@ -19,8 +20,12 @@ MAX_INVITE_DATA_ITEMS = 50
 
 
 def clean_email(email: str) -> str:
-    """`normalize_email`, the only spelling a store keeps (raises `InvalidEmail`)."""
-    return normalize_email(email)
+    """The form to store of an email being written: `validate_new_email` (`InvalidEmail`).
+
+    For writes only; a lookup takes `normalize_email`, so rows stored before the
+    validator existed are still found.
+    """
+    return validate_new_email(email)
 
 
 def check_text(value: object, *, field: str, limit: int) -> str:
@@ -54,9 +59,83 @@ def encodable(value: str, field: str) -> str:
     return value
 
 
+# Characters a display name may not hold. A name is shown to other people (an
+# admin's list, an audit log), so nothing in it may hide or reorder text:
+# - Cc: control characters (NUL, tab, newline, escape sequences);
+# - Cf: invisible format characters, among them the bidi embeddings, overrides and
+#   isolates U+202A-U+202E and U+2066-U+2069 that reorder what follows (Trojan
+#   Source, CVE-2021-42574), the marks U+200E, U+200F and U+061C, the zero-width
+#   space, word joiner, soft hyphen, byte-order mark and the tag characters;
+# - Zl, Zp: the line and paragraph separators U+2028 and U+2029;
+# - Cs: lone surrogates, which no database driver can encode.
+# Two Cf stay allowed: ZWNJ (U+200C) and ZWJ (U+200D) shape words in Persian and
+# Indic scripts and join emoji sequences.
+_REFUSED_IN_NAMES: Final = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_ALLOWED_FORMAT: Final = frozenset({"\u200c", "\u200d"})
+
+
+def _refused_in_name(character: str) -> bool:
+    return unicodedata.category(character) in _REFUSED_IN_NAMES and character not in _ALLOWED_FORMAT
+
+
 def check_name(name: str) -> str:
-    """A display name: a str of at most `MAX_NAME_LENGTH` characters, no NUL."""
-    return check_text(name, field="name", limit=MAX_NAME_LENGTH)
+    r"""A display name as typed: at most `MAX_NAME_LENGTH` characters, none hidden.
+
+    The length is checked first, before any look at the characters; then control
+    characters, bidi overrides and isolates, other invisible format characters
+    (ZWJ and ZWNJ are allowed) and line separators are refused. The name is kept
+    as given otherwise (no trimming, no normalisation).
+
+    Raises:
+        InvalidInput: `field` is `"name"`; `detail` names the first refused
+            character by code point.
+
+    Examples:
+        >>> check_name("Zoë Ardern")
+        'Zoë Ardern'
+        >>> try:
+        ...     check_name("Ann\u202eSmith")
+        ... except InvalidInput as error:
+        ...     print(error.field, "-", error.detail)
+        name - name holds U+202E (Cf), which is not allowed in names
+    """
+    name = check_text(name, field="name", limit=MAX_NAME_LENGTH)
+    # Printable ASCII has none of them; only other text needs the per-character look.
+    if name.isascii() and name.isprintable():
+        return name
+    for character in name:
+        if _refused_in_name(character):
+            raise InvalidInput(
+                "Please use only visible characters in the name.",
+                field="name",
+                detail=f"name holds U+{ord(character):04X} "
+                f"({unicodedata.category(character)}), which is not allowed in names",
+            )
+    return name
+
+
+def clean_name(name: str) -> str:
+    r"""A display name a provider sent, made storable: what `check_name` refuses dropped.
+
+    The user cannot retype a name from an ID token, so instead of refusing it this
+    drops the characters `check_name` refuses (white space among them becomes a
+    space), trims the ends and cuts it to `MAX_NAME_LENGTH` characters. The input
+    is cut to `MAX_TEXT_LENGTH` characters before any other work.
+
+    Examples:
+        >>> clean_name("Ann\u202e Smith\n(Contoso)")
+        'Ann Smith (Contoso)'
+        >>> len(clean_name("x" * 5000))
+        200
+    """
+    kept = "".join(map(_kept_in_name, name[:MAX_TEXT_LENGTH]))
+    return kept.strip()[:MAX_NAME_LENGTH].strip()
+
+
+def _kept_in_name(character: str) -> str:
+    if not _refused_in_name(character):
+        return character
+    return " " if character.isspace() else ""
 
 
 def check_identity(identity: Identity) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from bpart_auth import errors
 from bpart_auth.models import Account, LinkedIdentity
 from bpart_auth.store import _schema
-from bpart_auth.store._checks import refuse_unusable_invite
+from bpart_auth.store._checks import clean_email, refuse_unusable_invite
 from bpart_auth.store._queries import (
     ACCOUNT_COLUMNS,
     IDENTITY_COLUMNS,
@@ -299,6 +299,9 @@ def accept_invite(
         connection, invite.invited_by, for_update=False
     ):
         raise errors.InviteRevoked
+    # Checked again: an invitation stored before emails were validated on write
+    # must not create an account that no other path could (`ann@example.com.`).
+    email = clean_email(invite.email)
     # The single use: of concurrent acceptances the database lets exactly one UPDATE
     # match; the others wait for it to commit, then match nothing. A concurrent resend
     # changes the token, so the old one no longer matches either.
@@ -312,7 +315,7 @@ def accept_invite(
         raise errors.InvalidInvite
     account = Account(
         id=str(uuid.uuid4()),
-        email=invite.email,
+        email=email,
         name=name,
         password_hash=password_hash,
         created_at=now,

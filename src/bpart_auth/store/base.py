@@ -14,9 +14,15 @@ The contract, for every implementation:
   revoked or expired invitation or reset token is never consumed again.
 - Every method that writes more than one thing is atomic: all of it happens, or
   nothing does, and the typed error says why.
-- Inputs are checked: emails through `normalize_email` (`InvalidEmail`), names and
-  other free text against the limits below (`InvalidInput`), unknown ids
-  (`AccountNotFound`). No driver exception ever reaches the caller: unexpected
+- Inputs are checked: an email being written (a new account, a changed email, a
+  new invitation, the account an invitation creates) through `validate_new_email`,
+  which is `normalize_email` plus `email-validator`, and an email looked up through
+  `normalize_email` alone, so a row stored before validation is still found
+  (`InvalidEmail` either way); names through `check_name` (at most 200 characters,
+  no control, bidi or other invisible format characters), other free text against
+  the limits below (`InvalidInput`); unknown ids (`AccountNotFound`). Validation
+  happens here, once, on the write path every caller shares; the services above
+  only canonicalise. No driver exception ever reaches the caller: unexpected
   database failures are `StoreUnavailable`, with the original as `__cause__`.
 - A disabled account can use nothing: disabling deletes its reset tokens and
   revokes the open invitations it sent, and the store refuses, inside the

@@ -8,6 +8,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from bpart_auth import errors
+from bpart_auth._email import normalize_email
 from bpart_auth.models import Account, Identity, Invite, LinkedIdentity
 from bpart_auth.store._checks import (
     check_identity,
@@ -94,7 +95,7 @@ class MemoryStore:
 
     def find_account_by_email(self, email: str) -> Account | None:
         """See `AccountRecords.find_account_by_email`."""
-        email = clean_email(email)
+        email = normalize_email(email)
         with self._lock:
             account_id = self._account_by_email.get(email)
             return None if account_id is None else self._accounts[account_id]

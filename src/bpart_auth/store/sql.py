@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bpart_auth import errors
+from bpart_auth._email import normalize_email
 from bpart_auth.models import Account, LinkedIdentity
 from bpart_auth.store import _sql_checks as check
 from bpart_auth.store import _writes
@@ -201,7 +202,7 @@ class SQLStore:
 
     def find_account_by_email(self, email: str) -> Account | None:
         """See `AccountRecords.find_account_by_email`."""
-        rows = self._read(self._reads.account_by_email, email=clean_email(email))
+        rows = self._read(self._reads.account_by_email, email=normalize_email(email))
         return account_from_row(rows[0]) if rows else None
 
     def update_account(

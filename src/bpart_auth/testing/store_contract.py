@@ -339,6 +339,163 @@ class StoreContract:
         store.link_identity(account_id=account.id, identity=google("g1"), email=None, now=NOW)
         assert store.unlink_identity(account_id=account.id, provider="microsoft", now=LATER)
 
+    # Emails: validated on every write, looked up by the same key
+
+    @pytest.mark.parametrize(
+        "email",
+        [
+            pytest.param("ann@example.com.", id="trailing-dot"),
+            pytest.param("<script>alert(1)</script>@example.com", id="script-tag"),
+            pytest.param('"ann"@example.com', id="quoted-local-part"),
+            pytest.param("ann(comment)@example.com", id="comment"),
+            pytest.param("ann@[192.0.2.1]", id="domain-literal"),
+            pytest.param("a..nn@example.com", id="double-dot"),
+            pytest.param("ann@localhost", id="no-public-domain"),
+            pytest.param("ann\u202e@example.com", id="bidi-override"),
+            pytest.param("a" * 1_000_000 + "@example.com", id="one-megabyte"),
+        ],
+    )
+    def test_every_email_write_is_validated_and_a_refusal_writes_nothing(
+        self, store: AccountStore, email: str
+    ) -> None:
+        ann = self.account(store, "ann@example.org")
+        with pytest.raises(errors.InvalidEmail) as caught:
+            self.account(store, email)
+        assert caught.value.code == "invalid_email"
+        with pytest.raises(errors.InvalidEmail):
+            store.update_account(ann.id, email=email, name="Changed")
+        with pytest.raises(errors.InvalidEmail):
+            self.invite(store, email)
+        assert store.get_account(ann.id) == ann
+        assert store.find_invite(token_hash("invite")) is None
+        assert list(store.list_pending_invites(now=NOW)) == []
+
+    def test_a_trailing_dot_is_not_a_second_account(self, store: AccountStore) -> None:
+        ann = self.account(store)
+        with pytest.raises(errors.InvalidEmail):
+            self.account(store, "Ann@Example.com.")
+        assert store.find_account_by_email("ann@example.com.") is None
+        assert store.find_account_by_email("ann@example.com") == ann
+
+    @pytest.mark.parametrize(
+        "email",
+        [
+            pytest.param("a" * 1_000_000 + "@example.com", id="one-megabyte"),
+            pytest.param("a" + "\u0301" * 40_000 + "@example.com", id="combining-marks"),
+            pytest.param("ann\ud800@example.com", id="lone-surrogate"),
+        ],
+    )
+    def test_lookup_of_an_unbounded_email_is_refused(self, store: AccountStore, email: str) -> None:
+        self.account(store)
+        with pytest.raises(errors.InvalidEmail):
+            store.find_account_by_email(email)
+
+    @pytest.mark.parametrize(
+        ("email", "stored", "shown"),
+        [
+            pytest.param(
+                "José@Bücher.example",
+                "josé@xn--bcher-kva.example",
+                "josé@bücher.example",
+                id="unicode-local-part-and-domain",
+            ),
+            pytest.param(
+                "O'Brien+tag@Example.COM",
+                "o'brien+tag@example.com",
+                "o'brien+tag@example.com",
+                id="ascii",
+            ),
+        ],
+    )
+    def test_an_accepted_email_is_stored_as_its_own_lookup_key(
+        self, store: AccountStore, email: str, stored: str, shown: str
+    ) -> None:
+        account = self.account(store, email)
+        assert (account.email, account.display_email) == (stored, shown)
+        for spelling in (email, stored, shown):
+            assert store.find_account_by_email(spelling) == account
+        invite = self.invite(store, "Zoë@" + email.partition("@")[2])
+        accepted = store.accept_invite(
+            token_hash=token_hash("invite"),
+            name="",
+            password_hash=HASH,
+            identity=None,
+            identity_email=None,
+            now=NOW,
+        )
+        assert accepted.email == invite.email == "zoë@" + stored.partition("@")[2]
+        assert store.find_account_by_email(accepted.display_email.upper()) == accepted
+
+    # Display names: bounded, nothing hidden
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            pytest.param("Ann\u202eSmith", id="right-to-left-override"),
+            pytest.param("Ann\u202aSmith", id="left-to-right-embedding"),
+            pytest.param("Ann\u2066Smith", id="left-to-right-isolate"),
+            pytest.param("Ann\u2069", id="pop-directional-isolate"),
+            pytest.param("Ann\u200fSmith", id="right-to-left-mark"),
+            pytest.param("Ann\u200bSmith", id="zero-width-space"),
+            pytest.param("Ann\u00adSmith", id="soft-hyphen"),
+            pytest.param("Ann\ufeff", id="byte-order-mark"),
+            pytest.param("Ann\U000e0041", id="tag-character"),
+            pytest.param("Ann\nSmith", id="newline"),
+            pytest.param("Ann\x1b[31mSmith", id="escape-sequence"),
+            pytest.param("Ann\x7f", id="delete"),
+            pytest.param("Ann\u2028Smith", id="line-separator"),
+            pytest.param("x" * 201, id="over-long"),
+            pytest.param("\u202e" * 1_000_000, id="one-megabyte"),
+        ],
+    )
+    def test_a_refused_name_writes_nothing(self, store: AccountStore, name: str) -> None:
+        ann = self.account(store)
+        self.invite(store)
+        calls: dict[str, Callable[[], object]] = {
+            "create_account": lambda: store.create_account(
+                email="carl@example.com", name=name, password_hash=None, now=NOW
+            ),
+            "update_account": lambda: store.update_account(ann.id, name=name),
+            "accept_invite": lambda: store.accept_invite(
+                token_hash=token_hash("invite"),
+                name=name,
+                password_hash=HASH,
+                identity=None,
+                identity_email=None,
+                now=NOW,
+            ),
+        }
+        for method, call in calls.items():
+            with pytest.raises(errors.InvalidInput) as caught:
+                call()
+            assert (caught.value.code, caught.value.field) == ("invalid_input", "name"), method
+        assert store.get_account(ann.id) == ann
+        assert store.find_account_by_email("carl@example.com") is None
+        assert store.find_account_by_email("bob@example.com") is None
+        assert [i.email for i in store.list_pending_invites(now=NOW)] == ["bob@example.com"]
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            pytest.param("", id="empty"),
+            pytest.param("Zoë Ardern-Łukasiewicz", id="latin-diacritics"),
+            pytest.param("\u0645\u062d\u0645\u062f \u0639\u0644\u06cc", id="arabic-script"),
+            pytest.param("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", id="zwnj"),
+            pytest.param("\u0915\u094d\u200d\u0937", id="zwj-devanagari"),
+            pytest.param("\U0001f469\u200d\U0001f4bb Ann", id="emoji-zwj-sequence"),
+            pytest.param("\u5f20\u4f1f", id="cjk"),
+            pytest.param("Ann\u00a0Smith", id="no-break-space"),
+            pytest.param("x" * 200, id="at-the-limit"),
+        ],
+    )
+    def test_an_accepted_name_is_stored_as_given(self, store: AccountStore, name: str) -> None:
+        account = store.create_account(
+            email="ann@example.com", name=name, password_hash=None, now=NOW
+        )
+        assert account.name == name
+        assert store.get_account(account.id) == account
+        assert store.update_account(account.id, name=name).name == name
+
     # Invitations
 
     def test_create_and_find_invite(self, store: AccountStore) -> None:
