@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-import threading
 
 import argon2
 import pytest
@@ -162,6 +161,8 @@ def test_normalize_password_is_nfkc_and_idempotent():
         pytest.param(b"bytes password", id="bytes"),
         pytest.param(None, id="none"),
         pytest.param("lone \ud800 surrogate", id="lone-surrogate"),
+        pytest.param("x" * 1025, id="over-1024-characters"),
+        pytest.param("a" + "\u0301" * 600 + "\u0316" * 600, id="over-long-combining-marks"),
     ],
 )
 def test_a_password_that_is_not_text_is_invalid_input(hasher, bad):
@@ -299,31 +300,38 @@ def test_verify_dummy_fails_like_a_wrong_password(hasher):
 def test_the_dummy_hash_has_the_configured_parameters():
     parameters = Argon2Parameters(time_cost=2, memory_cost=32, parallelism=2, hash_len=16)
     hasher = PasswordHasher(parameters)
-    assert hasher._dummy_hash is None  # made lazily, not at construction
-    hasher.verify_dummy(PASSWORD)
-    dummy = hasher._dummy_hash
-    assert dummy is not None
+    dummy = hasher._dummy_hash  # made at construction, not on first use
     assert _stored_parameters(dummy) == _stored_parameters(hasher.hash(PASSWORD))
     hasher.verify_dummy(PASSWORD)
-    assert hasher._dummy_hash is dummy  # once per hasher
+    assert hasher._dummy_hash is dummy
 
 
-def test_the_dummy_hash_is_made_once_across_threads(hasher):
-    seen = []
-    barrier = threading.Barrier(16)
+@pytest.fixture
+def argon2_calls(monkeypatch):
+    """Record argon2-cffi's hash and verify calls; the real methods still run."""
+    calls = []
+    real_hash, real_verify = argon2.PasswordHasher.hash, argon2.PasswordHasher.verify
 
-    def sign_in_unknown_email():
-        barrier.wait()
-        hasher.verify_dummy(PASSWORD)
-        seen.append(hasher._dummy_hash)
+    def spying_hash(self, password, *args, **kwargs):
+        calls.append("hash")
+        return real_hash(self, password, *args, **kwargs)
 
-    threads = [threading.Thread(target=sign_in_unknown_email) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(seen) == 16
-    assert len(set(seen)) == 1
+    def spying_verify(self, password_hash, password):
+        calls.append("verify")
+        return real_verify(self, password_hash, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "hash", spying_hash)
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", spying_verify)
+    return calls
+
+
+def test_building_a_hasher_makes_the_dummy_and_verify_dummy_only_verifies(argon2_calls):
+    hasher = PasswordHasher(CHEAP_FOR_TESTS)
+    assert argon2_calls == ["hash"]
+    argon2_calls.clear()
+    for _ in range(3):
+        assert hasher.verify_dummy(PASSWORD) == Verification(ok=False)
+    assert argon2_calls == ["verify"] * 3
 
 
 def test_hashers_do_not_share_a_dummy():
@@ -396,7 +404,16 @@ EMAIL = "maximilian.mustermann@example.com"
             id="email-unicode-domain",
         ),
         pytest.param(None, None, "password_rejected", id="not-a-string"),
+        pytest.param(b"a bytes password", None, "password_rejected", id="bytes"),
         pytest.param("lone surrogate \ud800 here", None, "password_rejected", id="surrogate"),
+        pytest.param("x" * 1025, None, "password_too_long", id="over-the-input-bound"),
+        pytest.param(
+            "a" + "\u0301" * 100_000 + "\u0316" * 100_000,
+            None,
+            "password_too_long",
+            id="pathological-nfkc-input",
+        ),
+        pytest.param("\ud800" * 2000, None, "password_too_long", id="over-long-and-surrogates"),
     ],
 )
 def test_policy_violations(password, email, code):
@@ -419,6 +436,24 @@ def test_policy_violations(password, email, code):
 )
 def test_policy_accepts(password, email):
     assert PasswordPolicy().check(password, email=email) == normalize_password(password)
+
+
+def test_an_over_long_password_names_the_policy_maximum():
+    with pytest.raises(PasswordRejected) as caught:
+        PasswordPolicy(max_length=100).check("x" * 5000)
+    assert caught.value.code == "password_too_long"
+    assert caught.value.max_length == 100
+    assert str(caught.value) == "Your password must be at most 100 characters long."
+
+
+def test_the_largest_maximum_is_the_input_bound():
+    policy = PasswordPolicy(max_length=1024)
+    longest = "".join(hashlib.sha256(bytes([index])).hexdigest() for index in range(16))
+    assert len(longest) == 1024
+    assert policy.check(longest) == longest
+    with pytest.raises(PasswordRejected) as caught:
+        policy.check(longest + "!")
+    assert caught.value.code == "password_too_long"
 
 
 def test_check_returns_the_normalised_password():
@@ -470,6 +505,7 @@ def test_the_blocklist_hook_runs_last():
     [
         pytest.param({"min_length": 7}, id="min-length-7"),
         pytest.param({"max_length": 63}, id="max-length-63"),
+        pytest.param({"max_length": 1025}, id="max-length-over-the-input-bound"),
         pytest.param({"min_length": 100, "max_length": 99}, id="min-over-max"),
         pytest.param({"min_length": True}, id="min-length-bool"),
         pytest.param({"max_length": "256"}, id="max-length-str"),
