@@ -363,6 +363,26 @@ def test_reset_token_is_purpose_bound(auth, store, ann):
 
 
 @pytest.mark.parametrize(
+    "malformed",
+    [
+        pytest.param(lambda token: token + "\ud800", id="lone-surrogate"),
+        pytest.param(lambda token: token * 3, id="over-128-characters"),
+        pytest.param(lambda _token: "a" + "\u0301" * 500_000, id="1-mb"),
+        pytest.param(lambda token: token.encode(), id="bytes"),
+        pytest.param(lambda _token: None, id="none"),
+        pytest.param(lambda _token: "", id="empty"),
+    ],
+)
+def test_a_malformed_reset_token_is_an_invalid_reset_token(auth, store, ann, malformed):
+    token = auth.passwords.begin_reset("ann@example.com")
+    with pytest.raises(InvalidResetToken) as caught:
+        auth.passwords.complete_reset(malformed(token), new_password=NEW_PASSWORD)
+    assert caught.value.code == "reset_token_invalid"
+    assert store.get_account(ann.id) == ann
+    assert auth.passwords.complete_reset(token, new_password=NEW_PASSWORD).id == ann.id
+
+
+@pytest.mark.parametrize(
     "email", ["nobody@example.com", "not an email", ""], ids=["unknown", "malformed", "empty"]
 )
 def test_begin_reset_says_nothing_for_unknown_emails(auth, ann, email):

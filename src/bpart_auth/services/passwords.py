@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Final
 from bpart_auth import errors
 from bpart_auth._email import normalize_email
 from bpart_auth._events import AuthEvent, Events
-from bpart_auth._input import MAX_PASSWORD_INPUT, text_problem
+from bpart_auth._input import MAX_PASSWORD_INPUT, MAX_TOKEN_INPUT, text_problem
 from bpart_auth._throttle import Throttle
 from bpart_auth._tokens import new_token, token_hash
 
@@ -204,10 +204,15 @@ class PasswordService:
             The account with its new password (`credentials_changed_at` stamped).
 
         Raises:
-            InvalidResetToken: Unknown, forged or already used token.
+            InvalidResetToken: Unknown, forged or already used token, or one that
+                is not a str of at most 128 characters UTF-8 can encode (checked
+                before it is hashed).
             ResetTokenExpired: The token is too old.
             PasswordRejected: The new password breaks the policy.
         """
+        problem = text_problem(token, limit=MAX_TOKEN_INPUT)
+        if problem is not None:
+            raise errors.InvalidResetToken(detail=f"reset token: {problem}")
         hashed_token = token_hash(token, purpose="password_reset")
         account = self._store.find_account_by_reset_token(hashed_token)
         if account is None:
