@@ -23,8 +23,6 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib.resources
 import re
 import secrets
 import unicodedata
@@ -41,6 +39,7 @@ from argon2.exceptions import (
 )
 
 from bpart_auth._input import MAX_PASSWORD_INPUT, text_problem
+from bpart_auth._weak_passwords import is_common, too_simple
 from bpart_auth.errors import (
     AuthError,
     ConfigurationError,
@@ -50,6 +49,7 @@ from bpart_auth.errors import (
     PasswordTooCommon,
     PasswordTooLong,
     PasswordTooShort,
+    PasswordTooSimple,
     UnsupportedPasswordHash,
 )
 
@@ -410,19 +410,6 @@ class PasswordHasher:
             raise UnsupportedPasswordHash(detail=f"malformed argon2id hash: {exc}") from exc
 
 
-@functools.cache
-def _common_passwords() -> frozenset[str]:
-    """The built-in blocklist, read once from the package data on first use."""
-    text = (
-        importlib.resources.files("bpart_auth")
-        .joinpath("_common_passwords.txt")
-        .read_text(encoding="utf-8")
-    )
-    return frozenset(
-        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    )
-
-
 def _email_forms(email: str) -> set[str]:
     """The address and its local part, folded as passwords are, in Unicode and ASCII form."""
     address = unicodedata.normalize("NFKC", email.strip()).casefold()
@@ -442,10 +429,13 @@ class PasswordPolicy:
     """Which new passwords are accepted, after NIST SP 800-63B-4 (section 3.1.1.2).
 
     Length is counted in Unicode code points after NFKC. There are no composition
-    rules (no "one digit, one symbol"), no expiry, and nothing is truncated. Refused:
-    passwords that are too short or too long, the account's email address (compared
-    case-insensitively) or its local part alone, passwords on the built-in list of
-    common passwords, and whatever the `blocklist` hook refuses.
+    rules (no "one digit, one symbol"), no expiry, and nothing is truncated. Refused,
+    in this order: passwords that are too short or too long, the account's email
+    address (compared case-insensitively) or its local part alone, passwords on the
+    built-in list of common passwords (or one of them typed twice or more), passwords
+    that are too simple (only white space; one character over half of it; one string
+    typed three times or more; keyboard, alphabet or digit runs over half of it), and
+    whatever the `blocklist` hook refuses.
 
     The local part is refused whatever its length: one shorter than `min_length`
     fails the length check first, so in effect it matters only when it is long
@@ -460,8 +450,9 @@ class PasswordPolicy:
         blocklist: Called with the normalised password; True refuses it
             (`PasswordTooCommon`). Plug in a breached-passwords check here. Its
             exceptions propagate unchanged.
-        builtin_blocklist: Also refuse the few hundred most common passwords
-            shipped with bpart_auth (compared case-insensitively). On by default.
+        builtin_blocklist: Also refuse the 16,000 common passwords of 8 or more
+            characters shipped with bpart_auth (compared case-insensitively, after
+            NFKC; read from the package on first use). On by default.
 
     Raises:
         ConfigurationError: `min_length` under 8, `max_length` under 64, under
@@ -522,13 +513,21 @@ class PasswordPolicy:
                 as typed (checked before any normalisation).
             PasswordMatchesEmail: The email address, or its local part.
             PasswordTooCommon: On the built-in list or refused by `blocklist`.
+            PasswordTooSimple: Only white space, mostly one character, a repeated
+                string, or keyboard, alphabet or digit sequences.
             PasswordRejected: Not a string, or holds a lone surrogate.
 
         Examples:
             >>> policy = PasswordPolicy()
             >>> policy.check("correct horse battery staple")
             'correct horse battery staple'
-            >>> for candidate in ["short", "Qwertyuiopasdfghjkl", "Ann.Lee.Smith@example.com"]:
+            >>> for candidate in [
+            ...     "short",
+            ...     "Qwertyuiopasdfghjkl",
+            ...     "Ann.Lee.Smith@example.com",
+            ...     "abcdefghijklmnop",
+            ...     "yes" * 5,
+            ... ]:
             ...     try:
             ...         policy.check(candidate, email="ann.lee.smith@example.com")
             ...     except PasswordRejected as error:
@@ -536,6 +535,8 @@ class PasswordPolicy:
             password_too_short
             password_too_common
             password_matches_email
+            password_too_common
+            password_too_simple
         """
         try:
             normalized = normalize_password(password)
@@ -552,8 +553,11 @@ class PasswordPolicy:
         folded = normalized.casefold()
         if email is not None and folded.strip() in _email_forms(email):
             raise PasswordMatchesEmail
-        if self.builtin_blocklist and folded in _common_passwords():
+        if self.builtin_blocklist and is_common(folded):
             raise PasswordTooCommon(detail="on the built-in list of common passwords")
+        simple = too_simple(folded)
+        if simple is not None:
+            raise PasswordTooSimple(detail=simple)
         if self.blocklist is not None and self.blocklist(normalized):
             raise PasswordTooCommon(detail="refused by the blocklist hook")
         return normalized
