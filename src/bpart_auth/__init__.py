@@ -12,6 +12,7 @@ Examples:
 import typing
 
 from bpart_auth._events import AuthEvent, EventKind
+from bpart_auth._pwned import PwnedPasswords
 from bpart_auth._single_use import MemoryGuard, RedisGuard, SingleUseGuard, StoreGuard
 from bpart_auth._throttle import (
     FailureLimit,
@@ -165,6 +166,7 @@ __all__ = [
     "ProviderError",
     "ProviderName",
     "ProviderUnavailable",
+    "PwnedPasswords",
     "RedisGuard",
     "RedisThrottle",
     "ResetTokenExpired",

@@ -39,6 +39,7 @@ from argon2.exceptions import (
 )
 
 from bpart_auth._input import MAX_PASSWORD_INPUT, text_problem
+from bpart_auth._pwned import PwnedPasswords
 from bpart_auth._weak_passwords import is_common, too_simple
 from bpart_auth.errors import (
     AuthError,
@@ -434,8 +435,9 @@ class PasswordPolicy:
     address (compared case-insensitively) or its local part alone, passwords on the
     built-in list of common passwords (or one of them typed twice or more), passwords
     that are too simple (only white space; one character over half of it; one string
-    typed three times or more; keyboard, alphabet or digit runs over half of it), and
-    whatever the `blocklist` hook refuses.
+    typed three times or more; keyboard, alphabet or digit runs over half of it),
+    whatever the `blocklist` hook refuses, and, when `breached` is set, passwords
+    found in data breaches.
 
     The local part is refused whatever its length: one shorter than `min_length`
     fails the length check first, so in effect it matters only when it is long
@@ -448,11 +450,13 @@ class PasswordPolicy:
             (`MAX_PASSWORD_INPUT`, the bound on any password as typed). The default,
             256, is generous and still bounds the work of one hash.
         blocklist: Called with the normalised password; True refuses it
-            (`PasswordTooCommon`). Plug in a breached-passwords check here. Its
-            exceptions propagate unchanged.
+            (`PasswordTooCommon`). Plug in your own list here. Its exceptions
+            propagate unchanged.
         builtin_blocklist: Also refuse the 16,000 common passwords of 8 or more
             characters shipped with bpart_auth (compared case-insensitively, after
             NFKC; read from the package on first use). On by default.
+        breached: A `PwnedPasswords` check, run last (it asks a web service), or
+            None, the default: no request ever leaves the process.
 
     Raises:
         ConfigurationError: `min_length` under 8, `max_length` under 64, under
@@ -471,6 +475,7 @@ class PasswordPolicy:
     max_length: int = 256
     blocklist: Callable[[str], bool] | None = None
     builtin_blocklist: bool = True
+    breached: PwnedPasswords | None = None
 
     def __post_init__(self) -> None:
         for name in ("min_length", "max_length"):
@@ -496,6 +501,8 @@ class PasswordPolicy:
             raise ConfigurationError(detail="blocklist must be a callable or None")
         if not isinstance(self.builtin_blocklist, bool):
             raise ConfigurationError(detail="builtin_blocklist must be a bool")
+        if self.breached is not None and not isinstance(self.breached, PwnedPasswords):
+            raise ConfigurationError(detail="breached must be a PwnedPasswords or None")
 
     def check(self, password: str, *, email: str | None = None) -> str:
         """Check a new password and return the form to hash.
@@ -515,6 +522,9 @@ class PasswordPolicy:
             PasswordTooCommon: On the built-in list or refused by `blocklist`.
             PasswordTooSimple: Only white space, mostly one character, a repeated
                 string, or keyboard, alphabet or digit sequences.
+            PasswordBreached: Found in data breaches (only with `breached`).
+            PasswordCheckUnavailable: The breach service could not answer and
+                `breached` is set to refuse then.
             PasswordRejected: Not a string, or holds a lone surrogate.
 
         Examples:
@@ -560,4 +570,6 @@ class PasswordPolicy:
             raise PasswordTooSimple(detail=simple)
         if self.blocklist is not None and self.blocklist(normalized):
             raise PasswordTooCommon(detail="refused by the blocklist hook")
+        if self.breached is not None:
+            self.breached.check(normalized)
         return normalized
