@@ -17,9 +17,10 @@ sequential characters" among what a blocklist should hold) refuse a password whe
   the shifted digit row, the columns read top to bottom, and the alternating
   digit-and-letter walk (`1q2w3e4r`). A run goes either way (`onmlkjih`).
 
-The thresholds leave real passphrases alone: in 100,000 random phrases of two to
-four common English words, at most 45% of any one was sequence runs and at most
-half one character. `correct horse battery staple` has no run at all.
+The thresholds leave real passphrases alone: of 93,569 random phrases of two to four
+words (from the 30,000 most frequent of English Wikipedia) separated by spaces, none
+was refused (runs made up at most 42% of one, a single character at most 44%);
+written without spaces, 2 of 90,074 were. `correct horse battery staple` has no run.
 
 Examples:
     >>> too_simple("correct horse battery staple") is None
