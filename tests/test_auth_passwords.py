@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import argon2
 import pytest
 
 from bpart_auth import (
@@ -14,6 +15,7 @@ from bpart_auth import (
     MemoryStore,
     PasswordMatchesEmail,
     PasswordTooCommon,
+    PasswordTooLong,
     PasswordTooShort,
     ResetTokenExpired,
     TooManyAttempts,
@@ -92,6 +94,28 @@ def argon2_calls(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def argon2_spy(monkeypatch):
+    """Record each argon2-cffi hash and verify, with the length of its password.
+
+    The real argon2-cffi methods still run: the spy only delegates and records.
+    """
+    calls = []
+    real_hash, real_verify = argon2.PasswordHasher.hash, argon2.PasswordHasher.verify
+
+    def spying_hash(self, password, *args, **kwargs):
+        calls.append(("hash", len(password)))
+        return real_hash(self, password, *args, **kwargs)
+
+    def spying_verify(self, password_hash, password):
+        calls.append(("verify", len(password)))
+        return real_verify(self, password_hash, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "hash", spying_hash)
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", spying_verify)
+    return calls
+
+
 def test_sign_in(auth, ann):
     assert auth.sign_in_with_password("  ANN@example.com", PASSWORD) == ann
 
@@ -121,6 +145,84 @@ def test_every_failure_is_the_same_error_after_one_verify(
     assert caught.value.code == "invalid_credentials"
     assert str(caught.value) == "The email address or password is incorrect."
     assert len(argon2_calls) == 1
+
+
+# A 1 MB password whose NFKC would take minutes: "a", then two kinds of combining mark
+# that canonical ordering has to sort.
+PATHOLOGICAL = "a" + "\u0301" * 500_000 + "\u0316" * 500_000
+
+UNUSABLE_PASSWORDS = [
+    pytest.param(PATHOLOGICAL, id="1-mb-pathological-nfkc"),
+    pytest.param("x" * 1025, id="over-1024-characters"),
+    pytest.param(PASSWORD + "\ud800", id="lone-surrogate"),
+    pytest.param(PASSWORD.encode(), id="bytes"),
+    pytest.param(None, id="none"),
+]
+
+
+def one_failure_allowed(store, clock):
+    throttle = Throttle(
+        per_account=FailureLimit(failures=1, window=timedelta(minutes=15)), clock=clock.epoch
+    )
+    return make_auth(store, clock, throttle=throttle)
+
+
+@pytest.mark.parametrize("email", ["ann@example.com", "nobody@example.com"])
+@pytest.mark.parametrize("password", UNUSABLE_PASSWORDS)
+def test_an_unusable_password_at_sign_in_is_a_wrong_password(
+    store, clock, email, password, argon2_spy
+):
+    auth = one_failure_allowed(store, clock)
+    auth.create_account(email="ann@example.com", password=PASSWORD)
+    argon2_spy.clear()
+    with pytest.raises(InvalidCredentials) as caught:
+        auth.sign_in_with_password(email, password)
+    assert caught.value.code == "invalid_credentials"
+    # One argon2 verify, as for any wrong password, of a short placeholder.
+    assert [kind for kind, _ in argon2_spy] == ["verify"]
+    assert argon2_spy[0][1] < 64
+    # The failure was counted: the account's one allowed failure is spent.
+    with pytest.raises(TooManyAttempts):
+        auth.sign_in_with_password(email, PASSWORD)
+
+
+@pytest.mark.parametrize("password", UNUSABLE_PASSWORDS)
+def test_an_unusable_current_password_at_change_is_a_wrong_password(
+    store, clock, password, argon2_spy
+):
+    auth = one_failure_allowed(store, clock)
+    ann = auth.create_account(email="ann@example.com", password=PASSWORD)
+    argon2_spy.clear()
+    with pytest.raises(InvalidCredentials):
+        auth.passwords.change(ann.id, current=password, new=NEW_PASSWORD)
+    assert [kind for kind, _ in argon2_spy] == ["verify"]
+    assert argon2_spy[0][1] < 64
+    assert store.get_account(ann.id) == ann
+    with pytest.raises(TooManyAttempts):
+        auth.passwords.change(ann.id, current=PASSWORD, new=NEW_PASSWORD)
+
+
+def test_the_pathological_password_as_a_new_password_is_too_long(auth, ann, argon2_spy):
+    with pytest.raises(PasswordTooLong) as caught:
+        auth.passwords.change(ann.id, current=PASSWORD, new=PATHOLOGICAL)
+    assert caught.value.max_length == 256
+    token = auth.passwords.begin_reset("ann@example.com")
+    with pytest.raises(PasswordTooLong):
+        auth.passwords.complete_reset(token, new_password=PATHOLOGICAL)
+    with pytest.raises(PasswordTooLong):
+        auth.create_account(email="bob@example.com", password=PATHOLOGICAL)
+    assert [kind for kind, _ in argon2_spy] == ["verify"]  # the change's current password
+
+
+def test_the_first_unknown_email_sign_in_runs_one_verify_and_no_hash(store, clock, argon2_spy):
+    auth = make_auth(
+        store, clock, hashing=Argon2Parameters(time_cost=1, memory_cost=16, parallelism=1)
+    )
+    assert [kind for kind, _ in argon2_spy] == ["hash"]  # the dummy, made with Auth
+    argon2_spy.clear()
+    with pytest.raises(InvalidCredentials):
+        auth.sign_in_with_password("nobody@example.com", PASSWORD)
+    assert argon2_spy == [("verify", len(PASSWORD))]
 
 
 def test_disabled_account_is_refused_only_after_the_password_checks_out(auth, ann):
@@ -196,10 +298,14 @@ def test_policy_applies_to_new_accounts_changes_and_resets(auth, ann, password, 
 
 
 def test_long_passwords_are_kept_whole(auth):
-    long_password = "x" * 99 + "a quite long passphrase"
+    long_password = (
+        "we typed a very long passphrase of many different words, to show that "
+        "nothing is cut off after the first hundred characters or so"
+    )
+    assert len(long_password) > 128
     auth.create_account(email="bob@example.com", password=long_password)
     with pytest.raises(InvalidCredentials):
-        auth.sign_in_with_password("bob@example.com", "x" * 99 + "a quite long passphrasE")
+        auth.sign_in_with_password("bob@example.com", long_password[:-1] + "O")
     assert auth.sign_in_with_password("bob@example.com", long_password)
 
 
@@ -258,6 +364,26 @@ def test_reset_token_is_purpose_bound(auth, store, ann):
     assert store.find_invite(token_hash(token, purpose="invite")) is None
     with pytest.raises(InvalidResetToken):
         auth.passwords.complete_reset(token + "x", new_password=NEW_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        pytest.param(lambda token: token + "\ud800", id="lone-surrogate"),
+        pytest.param(lambda token: token * 3, id="over-128-characters"),
+        pytest.param(lambda _token: "a" + "\u0301" * 500_000, id="1-mb"),
+        pytest.param(lambda token: token.encode(), id="bytes"),
+        pytest.param(lambda _token: None, id="none"),
+        pytest.param(lambda _token: "", id="empty"),
+    ],
+)
+def test_a_malformed_reset_token_is_an_invalid_reset_token(auth, store, ann, malformed):
+    token = auth.passwords.begin_reset("ann@example.com")
+    with pytest.raises(InvalidResetToken) as caught:
+        auth.passwords.complete_reset(malformed(token), new_password=NEW_PASSWORD)
+    assert caught.value.code == "reset_token_invalid"
+    assert store.get_account(ann.id) == ann
+    assert auth.passwords.complete_reset(token, new_password=NEW_PASSWORD).id == ann.id
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ ALL_ERRORS = [
 REQUIRED_ARGUMENTS: dict[type[errors.AuthError], dict[str, object]] = {
     errors.PasswordTooShort: {"min_length": 15},
     errors.PasswordTooLong: {"max_length": 128},
+    errors.PasswordBreached: {"count": 3},
     errors.IdentityAlreadyLinked: {"provider": "microsoft"},
     errors.IdentityNotLinked: {"provider": "microsoft"},
     errors.ProviderAlreadyLinked: {"provider": "google"},

@@ -173,6 +173,34 @@ def test_unusable_invite_tokens_are_refused(auth, admin, clock, setup, error):
         auth.invites.begin_accept("microsoft", token, redirect_uri=CALLBACK)
 
 
+MALFORMED_TOKENS = [
+    pytest.param(lambda token: token + "\ud800", id="lone-surrogate"),
+    pytest.param(lambda _token: "\udfff" * 43, id="only-surrogates"),
+    pytest.param(lambda token: token * 3, id="over-128-characters"),
+    pytest.param(lambda _token: "a" + "\u0301" * 500_000, id="1-mb"),
+    pytest.param(lambda token: token.encode(), id="bytes"),
+    pytest.param(lambda _token: None, id="none"),
+    pytest.param(lambda token: [token], id="list"),
+    pytest.param(lambda _token: "", id="empty"),
+]
+
+
+@pytest.mark.parametrize("malformed", MALFORMED_TOKENS)
+def test_a_malformed_invite_token_is_an_invalid_invite_everywhere(auth, admin, store, malformed):
+    invite, token = auth.invites.create("ann@example.com", invited_by=admin.id)
+    bad = malformed(token)
+    for attempt in (
+        lambda: auth.invites.check(bad),
+        lambda: auth.invites.accept_with_password(bad, password=PASSWORD),
+        lambda: auth.invites.begin_accept("microsoft", bad, redirect_uri=CALLBACK),
+    ):
+        with pytest.raises(InvalidInvite) as caught:
+            attempt()
+        assert caught.value.code == "invite_invalid"
+    assert store.find_account_by_email("ann@example.com") is None
+    assert auth.invites.check(token) == invite  # the real token still works
+
+
 def test_inviting_an_existing_account_is_refused(auth, admin):
     with pytest.raises(EmailAlreadyRegistered):
         auth.invites.create("BOSS@example.com", invited_by=admin.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-import threading
+import unicodedata
 
 import argon2
 import pytest
@@ -16,6 +16,7 @@ from bpart_auth import (
     PasswordRejected,
     UnsupportedPasswordHash,
 )
+from bpart_auth._weak_passwords import common_passwords
 from bpart_auth.passwords import (
     CHEAP_FOR_TESTS,
     RFC_9106_LOW_MEMORY,
@@ -162,6 +163,8 @@ def test_normalize_password_is_nfkc_and_idempotent():
         pytest.param(b"bytes password", id="bytes"),
         pytest.param(None, id="none"),
         pytest.param("lone \ud800 surrogate", id="lone-surrogate"),
+        pytest.param("x" * 1025, id="over-1024-characters"),
+        pytest.param("a" + "\u0301" * 600 + "\u0316" * 600, id="over-long-combining-marks"),
     ],
 )
 def test_a_password_that_is_not_text_is_invalid_input(hasher, bad):
@@ -299,31 +302,38 @@ def test_verify_dummy_fails_like_a_wrong_password(hasher):
 def test_the_dummy_hash_has_the_configured_parameters():
     parameters = Argon2Parameters(time_cost=2, memory_cost=32, parallelism=2, hash_len=16)
     hasher = PasswordHasher(parameters)
-    assert hasher._dummy_hash is None  # made lazily, not at construction
-    hasher.verify_dummy(PASSWORD)
-    dummy = hasher._dummy_hash
-    assert dummy is not None
+    dummy = hasher._dummy_hash  # made at construction, not on first use
     assert _stored_parameters(dummy) == _stored_parameters(hasher.hash(PASSWORD))
     hasher.verify_dummy(PASSWORD)
-    assert hasher._dummy_hash is dummy  # once per hasher
+    assert hasher._dummy_hash is dummy
 
 
-def test_the_dummy_hash_is_made_once_across_threads(hasher):
-    seen = []
-    barrier = threading.Barrier(16)
+@pytest.fixture
+def argon2_calls(monkeypatch):
+    """Record argon2-cffi's hash and verify calls; the real methods still run."""
+    calls = []
+    real_hash, real_verify = argon2.PasswordHasher.hash, argon2.PasswordHasher.verify
 
-    def sign_in_unknown_email():
-        barrier.wait()
-        hasher.verify_dummy(PASSWORD)
-        seen.append(hasher._dummy_hash)
+    def spying_hash(self, password, *args, **kwargs):
+        calls.append("hash")
+        return real_hash(self, password, *args, **kwargs)
 
-    threads = [threading.Thread(target=sign_in_unknown_email) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(seen) == 16
-    assert len(set(seen)) == 1
+    def spying_verify(self, password_hash, password):
+        calls.append("verify")
+        return real_verify(self, password_hash, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "hash", spying_hash)
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", spying_verify)
+    return calls
+
+
+def test_building_a_hasher_makes_the_dummy_and_verify_dummy_only_verifies(argon2_calls):
+    hasher = PasswordHasher(CHEAP_FOR_TESTS)
+    assert argon2_calls == ["hash"]
+    argon2_calls.clear()
+    for _ in range(3):
+        assert hasher.verify_dummy(PASSWORD) == Verification(ok=False)
+    assert argon2_calls == ["verify"] * 3
 
 
 def test_hashers_do_not_share_a_dummy():
@@ -396,7 +406,16 @@ EMAIL = "maximilian.mustermann@example.com"
             id="email-unicode-domain",
         ),
         pytest.param(None, None, "password_rejected", id="not-a-string"),
+        pytest.param(b"a bytes password", None, "password_rejected", id="bytes"),
         pytest.param("lone surrogate \ud800 here", None, "password_rejected", id="surrogate"),
+        pytest.param("x" * 1025, None, "password_too_long", id="over-the-input-bound"),
+        pytest.param(
+            "a" + "\u0301" * 100_000 + "\u0316" * 100_000,
+            None,
+            "password_too_long",
+            id="pathological-nfkc-input",
+        ),
+        pytest.param("\ud800" * 2000, None, "password_too_long", id="over-long-and-surrogates"),
     ],
 )
 def test_policy_violations(password, email, code):
@@ -410,15 +429,125 @@ def test_policy_violations(password, email, code):
     ("password", "email"),
     [
         pytest.param("exactly fifteen", None, id="exactly-min"),
-        pytest.param("ab" * 128, None, id="exactly-max"),
-        pytest.param("\U0001f511" * 15, None, id="emoji"),
-        pytest.param("\u3053\u3093\u306b\u3061\u306f\u4e16\u754c" * 3, None, id="japanese"),
+        pytest.param(
+            "".join(hashlib.sha256(bytes([index])).hexdigest() for index in range(4)),
+            None,
+            id="exactly-max",
+        ),
+        pytest.param(
+            "\U0001f511\U0001f408\U0001f335\U0001f6b2\U0001f3bb\u2615\U0001f344\U0001f308"
+            "\U0001f994\U0001f3b2\U0001f9ed\U0001fa81\U0001f419\U0001f6f6\U0001f349",
+            None,
+            id="emoji",
+        ),
+        pytest.param(
+            "\u65e5\u672c\u8a9e\u306e\u30d1\u30b9\u30ef\u30fc\u30c9\u3082\u4f7f\u3048"
+            "\u307e\u3059\u3088",
+            None,
+            id="japanese",
+        ),
         pytest.param("ann likes long passphrases", "ann@example.com", id="contains-local"),
         pytest.param("Tr0ub4dor&3 but longer", "ann@example.com", id="composition-free"),
     ],
 )
 def test_policy_accepts(password, email):
     assert PasswordPolicy().check(password, email=email) == normalize_password(password)
+
+
+def test_an_over_long_password_names_the_policy_maximum():
+    with pytest.raises(PasswordRejected) as caught:
+        PasswordPolicy(max_length=100).check("x" * 5000)
+    assert caught.value.code == "password_too_long"
+    assert caught.value.max_length == 100
+    assert str(caught.value) == "Your password must be at most 100 characters long."
+
+
+def test_the_largest_maximum_is_the_input_bound():
+    policy = PasswordPolicy(max_length=1024)
+    longest = "".join(hashlib.sha256(bytes([index])).hexdigest() for index in range(16))
+    assert len(longest) == 1024
+    assert policy.check(longest) == longest
+    with pytest.raises(PasswordRejected) as caught:
+        policy.check(longest + "!")
+    assert caught.value.code == "password_too_long"
+
+
+# Too simple: (password, which rule `detail` names). Checked with the built-in list off,
+# so each row shows the rule itself (several are on the list too).
+TOO_SIMPLE = [
+    pytest.param(" " * 15, "white space", id="fifteen-spaces"),
+    pytest.param("\t \n\u2003\u00a0" * 4, "white space", id="mixed-white-space"),
+    pytest.param("\u200b" * 8 + "\u200d" * 8, "white space", id="zero-width-characters"),
+    pytest.param("a" * 20, "one character", id="one-character"),
+    pytest.param("AaAaAaAaAaAaAaAa", "one character", id="one-character-in-two-cases"),
+    pytest.param("aaaaaaaaaab1234", "one character", id="mostly-one-character"),
+    pytest.param("abcabcabcabcabc", "3 characters repeated", id="short-run-repeated"),
+    pytest.param("wxyzwxyzwxyzwxyzw", "4 characters repeated", id="repeated-last-copy-cut-short"),
+    pytest.param("horse horse horse ", "6 characters repeated", id="word-typed-three-times"),
+    pytest.param("abcdefghijklmno", "sequences", id="alphabet"),
+    pytest.param("onmlkjihgfedcba", "sequences", id="alphabet-backwards"),
+    pytest.param("xyzabcdefghijkl", "sequences", id="alphabet-wrapping"),
+    pytest.param("1234567890123456", "sequences", id="digits-wrapping"),
+    pytest.param("9876543210987654", "sequences", id="digits-backwards"),
+    pytest.param("qwertyuiopasdfg", "sequences", id="qwerty-rows-read-on"),
+    pytest.param("gfdsapoiuytrewq", "sequences", id="qwerty-rows-backwards"),
+    pytest.param("qwertzuiopasdfgh", "sequences", id="qwertz"),
+    pytest.param("azertyuiopqsdfgh", "sequences", id="azerty"),
+    pytest.param("1qaz2wsx3edc4rfv", "sequences", id="keyboard-columns"),
+    pytest.param("qazwsxedcrfvtgb", "sequences", id="keyboard-columns-without-digits"),
+    pytest.param("1q2w3e4r5t6y7u8i", "sequences", id="digit-and-letter-rows-in-turn"),
+    pytest.param("!@#$%^&*()_+!@#$", "sequences", id="shifted-digit-row"),
+    pytest.param("abcd1234qwerasdf", "sequences", id="several-runs"),
+    pytest.param("abcdefgh my dog", "sequences", id="runs-over-half"),
+    pytest.param(
+        "\uff21\uff22\uff23\uff24\uff25\uff26\uff27\uff28\uff29\uff2a\uff2b\uff2c\uff2d"
+        "\uff2e\uff2f",
+        "sequences",
+        id="fullwidth-alphabet",
+    ),
+]
+
+# Real passphrases, and patterns just under a threshold, pass.
+NOT_TOO_SIMPLE = [
+    pytest.param("correct horse battery staple", id="xkcd-passphrase"),
+    pytest.param("Tr0ub4dor&3 plus words", id="xkcd-password-plus-words"),
+    pytest.param("Mississippi river boats", id="many-repeated-letters"),
+    pytest.param("1000000 dollars please", id="many-zeros"),
+    pytest.param("deer opposite pastry", id="short-runs-in-words"),
+    pytest.param("qwerty lover 2024!", id="one-keyboard-run"),
+    pytest.param("abcdefg my doggy", id="runs-under-half"),
+    pytest.param("aaaaaaa bcdefghi", id="one-character-under-half"),
+    pytest.param("correct horse correct horse", id="a-phrase-typed-twice"),
+    pytest.param("cr\u00e8me br\u00fbl\u00e9e, s'il vous pla\u00eet", id="accents"),
+]
+
+
+@pytest.mark.parametrize(("password", "rule"), TOO_SIMPLE)
+def test_too_simple_passwords_are_refused(password, rule):
+    with pytest.raises(PasswordRejected) as caught:
+        PasswordPolicy(builtin_blocklist=False).check(password)
+    assert caught.value.code == "password_too_simple"
+    assert rule in caught.value.detail
+    assert password not in caught.value.detail
+    assert str(caught.value) == (
+        "This password is too easy to guess. Please avoid repeated characters and "
+        "keyboard or alphabet sequences."
+    )
+
+
+@pytest.mark.parametrize("password", NOT_TOO_SIMPLE)
+def test_real_passphrases_are_not_too_simple(password):
+    assert PasswordPolicy().check(password) == normalize_password(password)
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["qwertyuiopasdfghjkl", "aaaaaaaaaaaaaaa", "passwordpassword"],
+)
+def test_a_listed_pattern_is_reported_as_common(password):
+    with pytest.raises(PasswordRejected) as caught:
+        PasswordPolicy().check(password)
+    assert caught.value.code == "password_too_common"
 
 
 def test_check_returns_the_normalised_password():
@@ -470,6 +599,7 @@ def test_the_blocklist_hook_runs_last():
     [
         pytest.param({"min_length": 7}, id="min-length-7"),
         pytest.param({"max_length": 63}, id="max-length-63"),
+        pytest.param({"max_length": 1025}, id="max-length-over-the-input-bound"),
         pytest.param({"min_length": 100, "max_length": 99}, id="min-over-max"),
         pytest.param({"min_length": True}, id="min-length-bool"),
         pytest.param({"max_length": "256"}, id="max-length-str"),
@@ -484,14 +614,57 @@ def test_policy_configuration_refused(fields):
     assert caught.value.detail
 
 
-def test_the_builtin_list_is_small_lowercase_and_long_enough_to_matter():
-    text = (
+def _shipped_list():
+    return (
         importlib.resources.files("bpart_auth")
         .joinpath("_common_passwords.txt")
         .read_text(encoding="utf-8")
     )
-    entries = [line for line in text.splitlines() if line and not line.startswith("#")]
-    assert 100 <= len(entries) <= 500
+
+
+def test_the_builtin_list_is_big_folded_and_long_enough_to_matter():
+    entries = [
+        line
+        for line in _shipped_list().splitlines()
+        if line and line != "#" and not line.startswith("# ")
+    ]
+    assert len(entries) >= 10_000
     assert len(set(entries)) == len(entries)
-    assert all(entry == entry.strip().casefold() for entry in entries)
+    assert all(entry == unicodedata.normalize("NFKC", entry).casefold() for entry in entries)
+    assert all(entry == entry.strip() for entry in entries)
     assert all(len(entry) >= 8 for entry in entries)  # shorter ones are too short anyway
+    assert common_passwords() == frozenset(entries)
+
+
+def test_the_builtin_list_names_its_sources_and_licences():
+    header = "\n".join(line for line in _shipped_list().splitlines()[:80] if line.startswith("#"))
+    for needed in (
+        "Royce Williams",
+        "Django",
+        "BSD 3-Clause",
+        "Copyright (c) Django Software Foundation and individual contributors.",
+        "zxcvbn",
+        "MIT License",
+        "Copyright (c) 2012-2016 Dan Wheeler and Dropbox, Inc.",
+        "Copyright (c) 2016 Daniel Wolf",
+    ):
+        assert needed in header
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        pytest.param("password1", id="from-our-list"),
+        pytest.param("#1stunna", id="starts-with-a-hash"),
+        pytest.param("Friend Of Emily", id="with-spaces-and-capitals"),
+        pytest.param("\uff53\uff55\uff4e\uff53\uff48\uff49\uff4e\uff45", id="fullwidth"),
+        pytest.param("  sunshine1 ", id="surrounding-spaces"),
+        pytest.param("SunshineSunshine", id="a-listed-one-twice"),
+        pytest.param("Pakistan", id="from-django"),
+        pytest.param("freepass", id="from-zxcvbn"),
+    ],
+)
+def test_the_builtin_list_refuses(password):
+    with pytest.raises(PasswordRejected) as caught:
+        PasswordPolicy(min_length=8).check(password)
+    assert caught.value.code == "password_too_common"

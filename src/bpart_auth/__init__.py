@@ -12,6 +12,7 @@ Examples:
 import typing
 
 from bpart_auth._events import AuthEvent, EventKind
+from bpart_auth._pwned import PwnedPasswords
 from bpart_auth._single_use import MemoryGuard, RedisGuard, SingleUseGuard, StoreGuard
 from bpart_auth._throttle import (
     FailureLimit,
@@ -49,11 +50,14 @@ from bpart_auth.errors import (
     InviteExpired,
     InviteRevoked,
     LastSignInMethod,
+    PasswordBreached,
+    PasswordCheckUnavailable,
     PasswordMatchesEmail,
     PasswordRejected,
     PasswordTooCommon,
     PasswordTooLong,
     PasswordTooShort,
+    PasswordTooSimple,
     ProviderAlreadyLinked,
     ProviderError,
     ProviderUnavailable,
@@ -147,6 +151,8 @@ __all__ = [
     "MicrosoftProvider",
     "Outcome",
     "OutcomeKind",
+    "PasswordBreached",
+    "PasswordCheckUnavailable",
     "PasswordMatchesEmail",
     "PasswordPolicy",
     "PasswordRejected",
@@ -154,11 +160,13 @@ __all__ = [
     "PasswordTooCommon",
     "PasswordTooLong",
     "PasswordTooShort",
+    "PasswordTooSimple",
     "Provider",
     "ProviderAlreadyLinked",
     "ProviderError",
     "ProviderName",
     "ProviderUnavailable",
+    "PwnedPasswords",
     "RedisGuard",
     "RedisThrottle",
     "ResetTokenExpired",

@@ -23,6 +23,10 @@ def token_hash(token: str, *, purpose: TokenPurpose) -> str:
     other way round, even if one leaked into the other's table. Lookups are by this
     hash in the store's unique index, so the raw token is never compared at all.
 
+    A token brought back by a user is bounded at the entry point first
+    (`text_problem(token, limit=MAX_TOKEN_INPUT)`): this function trusts it to be a
+    short str that UTF-8 can encode.
+
     Examples:
         >>> token_hash("abc", purpose="invite") != token_hash("abc", purpose="password_reset")
         True

@@ -60,7 +60,8 @@ class Auth:
             Entra does not verify emails.
         password_policy: Rules for new passwords; NIST SP 800-63B-4 defaults.
         password_hashing: argon2id parameters; RFC 9106's low-memory profile by
-            default. Tests may pass `CHEAP_FOR_TESTS`.
+            default. Tests may pass `CHEAP_FOR_TESTS`. Building an `Auth` runs one
+            hash with them: the dummy hash that unknown-email sign-ins verify.
         throttle: Limits on failed sign-ins. By default (5 per account, 50 per
             address, in 15 minutes) counted by the store when it can keep them
             (`SQLStore`, through its `throttle_backend()`: every app instance on

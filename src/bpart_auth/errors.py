@@ -21,7 +21,10 @@ AuthError                          auth_error
 │       ├── PasswordTooShort       password_too_short
 │       ├── PasswordTooLong        password_too_long
 │       ├── PasswordTooCommon      password_too_common
+│       ├── PasswordTooSimple      password_too_simple
+│       ├── PasswordBreached       password_breached
 │       └── PasswordMatchesEmail   password_matches_email
+├── PasswordCheckUnavailable       password_check_unavailable
 ├── AccountNotFound                account_not_found
 ├── EmailAlreadyRegistered         email_taken
 ├── IdentityAlreadyLinked          identity_already_linked
@@ -95,11 +98,14 @@ __all__ = [
     "InviteExpired",
     "InviteRevoked",
     "LastSignInMethod",
+    "PasswordBreached",
+    "PasswordCheckUnavailable",
     "PasswordMatchesEmail",
     "PasswordRejected",
     "PasswordTooCommon",
     "PasswordTooLong",
     "PasswordTooShort",
+    "PasswordTooSimple",
     "ProviderAlreadyLinked",
     "ProviderError",
     "ProviderUnavailable",
@@ -121,7 +127,10 @@ ErrorCode = Literal[
     "password_too_short",
     "password_too_long",
     "password_too_common",
+    "password_too_simple",
+    "password_breached",
     "password_matches_email",
+    "password_check_unavailable",
     "account_not_found",
     "email_taken",
     "identity_already_linked",
@@ -300,11 +309,66 @@ class PasswordTooCommon(PasswordRejected):
     default_message = "This password is too common. Please choose another one."
 
 
+class PasswordTooSimple(PasswordRejected):
+    """A new password is mostly one character, a repeated string, or a sequence.
+
+    `detail` names the rule (never the password): only white space, one character
+    over half of it, a string typed three times or more, or keyboard, alphabet or
+    digit runs over half of it.
+
+    Examples:
+        >>> str(PasswordTooSimple(detail="only white space or invisible characters"))[:36]
+        'This password is too easy to guess. '
+    """
+
+    code: ClassVar[ErrorCode] = "password_too_simple"
+    default_message = (
+        "This password is too easy to guess. Please avoid repeated characters and "
+        "keyboard or alphabet sequences."
+    )
+
+
+class PasswordBreached(PasswordRejected):
+    """A new password appears in known data breaches (the `PwnedPasswords` check).
+
+    Args:
+        count: How many times the breach corpus has seen it, for logs and the app.
+
+    Examples:
+        >>> error = PasswordBreached(count=3_861_493)
+        >>> error.code, error.count
+        ('password_breached', 3861493)
+    """
+
+    code: ClassVar[ErrorCode] = "password_breached"
+    default_message = (
+        "This password has appeared in a data breach, so others may try it. "
+        "Please choose another one."
+    )
+
+    def __init__(self, *, count: int, detail: str | None = None) -> None:
+        super().__init__(detail=detail)
+        self.count = count
+
+
 class PasswordMatchesEmail(PasswordRejected):
     """A new password is the account's own email address."""
 
     code: ClassVar[ErrorCode] = "password_matches_email"
     default_message = "Your password can't be your email address."
+
+
+class PasswordCheckUnavailable(AuthError):
+    """The breached-password service could not answer, and the check fails closed.
+
+    Raised only by a `PwnedPasswords(if_unavailable="refuse")`; the default lets the
+    password through and logs a warning instead. `detail` says what went wrong.
+    """
+
+    code: ClassVar[ErrorCode] = "password_check_unavailable"
+    default_message = (
+        "Your new password could not be checked right now. Please try again in a moment."
+    )
 
 
 class AccountNotFound(AuthError):

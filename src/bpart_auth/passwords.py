@@ -23,11 +23,8 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib.resources
 import re
 import secrets
-import threading
 import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -41,6 +38,9 @@ from argon2.exceptions import (
     VerifyMismatchError,
 )
 
+from bpart_auth._input import MAX_PASSWORD_INPUT, text_problem
+from bpart_auth._pwned import PwnedPasswords
+from bpart_auth._weak_passwords import is_common, too_simple
 from bpart_auth.errors import (
     AuthError,
     ConfigurationError,
@@ -50,6 +50,7 @@ from bpart_auth.errors import (
     PasswordTooCommon,
     PasswordTooLong,
     PasswordTooShort,
+    PasswordTooSimple,
     UnsupportedPasswordHash,
 )
 
@@ -184,6 +185,10 @@ def normalize_password(password: str) -> str:
     typed on different keyboards or systems verifies. Nothing is stripped or
     truncated; NFKC is idempotent, so normalising twice changes nothing.
 
+    The raw value is bounded first (`MAX_PASSWORD_INPUT`, 1024 code points): NFKC of
+    a crafted string costs time quadratic in its length, so nothing longer is ever
+    normalised.
+
     Args:
         password: The password as typed.
 
@@ -191,8 +196,9 @@ def normalize_password(password: str) -> str:
         The NFKC form of `password`.
 
     Raises:
-        InvalidInput: `password` is not a `str`, or holds a lone surrogate (which
-            no keyboard produces and UTF-8 cannot encode); `field` is `"password"`.
+        InvalidInput: `password` is not a `str`, is longer than 1024 code points as
+            typed, or holds a lone surrogate (which no keyboard produces and UTF-8
+            cannot encode); `field` is `"password"`.
 
     Examples:
         >>> normalize_password("cafe\u0301") == normalize_password("caf\u00e9") == "caf\u00e9"
@@ -200,14 +206,11 @@ def normalize_password(password: str) -> str:
         >>> normalize_password("\ufb01sh")  # the "fi" ligature becomes two letters
         'fish'
     """
-    if not isinstance(password, str):
-        raise InvalidInput(field="password", detail=f"expected str, got {type(password).__name__}")
-    normalized = unicodedata.normalize("NFKC", password)
-    try:
-        normalized.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInput(field="password", detail="the password holds a lone surrogate") from exc
-    return normalized
+    problem = text_problem(password, limit=MAX_PASSWORD_INPUT)
+    if problem is not None:
+        raise InvalidInput(field="password", detail=problem)
+    # NFKC keeps a string encodable: it never makes a lone surrogate.
+    return unicodedata.normalize("NFKC", password)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -257,6 +260,9 @@ class PasswordHasher:
     else raise `UnsupportedPasswordHash`, which tells the user to reset their
     password. Errors of argon2-cffi never escape; they are the `__cause__` of ours.
 
+    Building one costs one hash: the dummy hash that `verify_dummy` checks against
+    is made here, so no sign-in ever pays for it.
+
     Args:
         parameters: The argon2id cost of new hashes. Defaults to
             `RFC_9106_LOW_MEMORY`; tests use `CHEAP_FOR_TESTS`.
@@ -272,7 +278,7 @@ class PasswordHasher:
         False
     """
 
-    __slots__ = ("_dummy_hash", "_dummy_lock", "_hasher", "_parameters")
+    __slots__ = ("_dummy_hash", "_hasher", "_parameters")
 
     def __init__(self, parameters: Argon2Parameters = RFC_9106_LOW_MEMORY) -> None:
         if not isinstance(parameters, Argon2Parameters):
@@ -281,8 +287,9 @@ class PasswordHasher:
             )
         self._parameters = parameters
         self._hasher = argon2.PasswordHasher.from_parameters(_argon2id(parameters))
-        self._dummy_hash: str | None = None
-        self._dummy_lock = threading.Lock()
+        # Made now, not on first use: otherwise the first unknown-email sign-in of a
+        # process would also pay for a hash and take twice as long as a wrong password.
+        self._dummy_hash = self.hash(secrets.token_urlsafe(32))
 
     @property
     def parameters(self) -> Argon2Parameters:
@@ -305,7 +312,8 @@ class PasswordHasher:
             The encoded argon2id hash (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`).
 
         Raises:
-            InvalidInput: `password` is not a string or holds a lone surrogate.
+            InvalidInput: `password` is not a string, is over-long (more than
+                1024 characters as typed) or holds a lone surrogate.
             AuthError: argon2 failed (for example, it could not allocate the memory).
 
         Examples:
@@ -335,7 +343,8 @@ class PasswordHasher:
 
         Raises:
             UnsupportedPasswordHash: The hash is not a well-formed argon2id hash.
-            InvalidInput: `password` is not a string or holds a lone surrogate.
+            InvalidInput: `password` is not a string, is over-long (more than
+                1024 characters as typed) or holds a lone surrogate.
 
         Examples:
             >>> old = PasswordHasher(parameters=CHEAP_FOR_TESTS).hash("s3cret s3cret s3cret")
@@ -355,8 +364,8 @@ class PasswordHasher:
         """Spend the time of one failed `verify`, for a sign-in with an unknown email.
 
         Runs exactly one argon2id verification, with this hasher's parameters,
-        against a hash of a random secret made once (lazily, thread-safely) per
-        hasher. The result is always a failure, whatever the password.
+        against a hash of a random secret made when the hasher was built (so never
+        a hash here). The result is always a failure, whatever the password.
 
         The timing matches `verify` for hashes made with the current parameters; a
         stored hash with other parameters takes their time until it is rehashed.
@@ -368,24 +377,15 @@ class PasswordHasher:
             `Verification(ok=False)`, always.
 
         Raises:
-            InvalidInput: `password` is not a string or holds a lone surrogate (as
-                `verify` would).
+            InvalidInput: `password` is not a string, is over-long or holds a lone
+                surrogate (as `verify` would).
 
         Examples:
             >>> PasswordHasher(parameters=CHEAP_FOR_TESTS).verify_dummy("anything at all")
             Verification(ok=False, needs_rehash=False)
         """
-        self._matches(normalize_password(password), self._dummy())
+        self._matches(normalize_password(password), self._dummy_hash)
         return _FAILED
-
-    def _dummy(self) -> str:
-        dummy = self._dummy_hash
-        if dummy is None:
-            with self._dummy_lock:
-                dummy = self._dummy_hash
-                if dummy is None:
-                    dummy = self._dummy_hash = self.hash(secrets.token_urlsafe(32))
-        return dummy
 
     def _matches(self, normalized: str, password_hash: str) -> bool:
         """Run one argon2id verification: the single path of `verify` and `verify_dummy`."""
@@ -411,19 +411,6 @@ class PasswordHasher:
             raise UnsupportedPasswordHash(detail=f"malformed argon2id hash: {exc}") from exc
 
 
-@functools.cache
-def _common_passwords() -> frozenset[str]:
-    """The built-in blocklist, read once from the package data on first use."""
-    text = (
-        importlib.resources.files("bpart_auth")
-        .joinpath("_common_passwords.txt")
-        .read_text(encoding="utf-8")
-    )
-    return frozenset(
-        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    )
-
-
 def _email_forms(email: str) -> set[str]:
     """The address and its local part, folded as passwords are, in Unicode and ASCII form."""
     address = unicodedata.normalize("NFKC", email.strip()).casefold()
@@ -443,10 +430,14 @@ class PasswordPolicy:
     """Which new passwords are accepted, after NIST SP 800-63B-4 (section 3.1.1.2).
 
     Length is counted in Unicode code points after NFKC. There are no composition
-    rules (no "one digit, one symbol"), no expiry, and nothing is truncated. Refused:
-    passwords that are too short or too long, the account's email address (compared
-    case-insensitively) or its local part alone, passwords on the built-in list of
-    common passwords, and whatever the `blocklist` hook refuses.
+    rules (no "one digit, one symbol"), no expiry, and nothing is truncated. Refused,
+    in this order: passwords that are too short or too long, the account's email
+    address (compared case-insensitively) or its local part alone, passwords on the
+    built-in list of common passwords (or one of them typed twice or more), passwords
+    that are too simple (only white space; one character over half of it; one string
+    typed three times or more; keyboard, alphabet or digit runs over half of it),
+    whatever the `blocklist` hook refuses, and, when `breached` is set, passwords
+    found in data breaches.
 
     The local part is refused whatever its length: one shorter than `min_length`
     fails the length check first, so in effect it matters only when it is long
@@ -455,17 +446,21 @@ class PasswordPolicy:
     Attributes:
         min_length: At least 8 (NIST: 15 when the password is the only factor,
             the default; 8 when it is one factor of several).
-        max_length: At least 64 (NIST: accept at least 64). The default, 256, is
-            generous and still bounds the work of one hash.
+        max_length: At least 64 (NIST: accept at least 64) and at most 1024
+            (`MAX_PASSWORD_INPUT`, the bound on any password as typed). The default,
+            256, is generous and still bounds the work of one hash.
         blocklist: Called with the normalised password; True refuses it
-            (`PasswordTooCommon`). Plug in a breached-passwords check here. Its
-            exceptions propagate unchanged.
-        builtin_blocklist: Also refuse the few hundred most common passwords
-            shipped with bpart_auth (compared case-insensitively). On by default.
+            (`PasswordTooCommon`). Plug in your own list here. Its exceptions
+            propagate unchanged.
+        builtin_blocklist: Also refuse the 16,000 common passwords of 8 or more
+            characters shipped with bpart_auth (compared case-insensitively, after
+            NFKC; read from the package on first use). On by default.
+        breached: A `PwnedPasswords` check, run last (it asks a web service), or
+            None, the default: no request ever leaves the process.
 
     Raises:
-        ConfigurationError: `min_length` under 8, `max_length` under 64 or under
-            `min_length`, or a value of the wrong type.
+        ConfigurationError: `min_length` under 8, `max_length` under 64, under
+            `min_length` or over 1024, or a value of the wrong type.
 
     Examples:
         >>> policy = PasswordPolicy(min_length=8, blocklist=lambda p: "acme" in p.lower())
@@ -480,6 +475,7 @@ class PasswordPolicy:
     max_length: int = 256
     blocklist: Callable[[str], bool] | None = None
     builtin_blocklist: bool = True
+    breached: PwnedPasswords | None = None
 
     def __post_init__(self) -> None:
         for name in ("min_length", "max_length"):
@@ -496,10 +492,17 @@ class PasswordPolicy:
                 detail=f"max_length must be at least {_NIST_MAX_LENGTH_FLOOR} "
                 f"(NIST SP 800-63B-4) and at least min_length, got {self.max_length}"
             )
+        if self.max_length > MAX_PASSWORD_INPUT:
+            raise ConfigurationError(
+                detail=f"max_length must be at most {MAX_PASSWORD_INPUT} (the bound on a "
+                f"password as typed), got {self.max_length}"
+            )
         if self.blocklist is not None and not callable(self.blocklist):
             raise ConfigurationError(detail="blocklist must be a callable or None")
         if not isinstance(self.builtin_blocklist, bool):
             raise ConfigurationError(detail="builtin_blocklist must be a bool")
+        if self.breached is not None and not isinstance(self.breached, PwnedPasswords):
+            raise ConfigurationError(detail="breached must be a PwnedPasswords or None")
 
     def check(self, password: str, *, email: str | None = None) -> str:
         """Check a new password and return the form to hash.
@@ -513,16 +516,28 @@ class PasswordPolicy:
 
         Raises:
             PasswordTooShort: Fewer than `min_length` characters.
-            PasswordTooLong: More than `max_length` characters.
+            PasswordTooLong: More than `max_length` characters, or more than 1024
+                as typed (checked before any normalisation).
             PasswordMatchesEmail: The email address, or its local part.
             PasswordTooCommon: On the built-in list or refused by `blocklist`.
+            PasswordTooSimple: Only white space, mostly one character, a repeated
+                string, or keyboard, alphabet or digit sequences.
+            PasswordBreached: Found in data breaches (only with `breached`).
+            PasswordCheckUnavailable: The breach service could not answer and
+                `breached` is set to refuse then.
             PasswordRejected: Not a string, or holds a lone surrogate.
 
         Examples:
             >>> policy = PasswordPolicy()
             >>> policy.check("correct horse battery staple")
             'correct horse battery staple'
-            >>> for candidate in ["short", "Qwertyuiopasdfghjkl", "Ann.Lee.Smith@example.com"]:
+            >>> for candidate in [
+            ...     "short",
+            ...     "Qwertyuiopasdfghjkl",
+            ...     "Ann.Lee.Smith@example.com",
+            ...     "abcdefghijklmnop",
+            ...     "yes" * 5,
+            ... ]:
             ...     try:
             ...         policy.check(candidate, email="ann.lee.smith@example.com")
             ...     except PasswordRejected as error:
@@ -530,10 +545,15 @@ class PasswordPolicy:
             password_too_short
             password_too_common
             password_matches_email
+            password_too_common
+            password_too_simple
         """
         try:
             normalized = normalize_password(password)
         except InvalidInput as exc:
+            typed: object = password  # from a request: any type at run time
+            if isinstance(typed, str) and len(typed) > MAX_PASSWORD_INPUT:
+                raise PasswordTooLong(max_length=self.max_length) from exc
             raise PasswordRejected(detail=exc.detail) from exc
         length = len(normalized)
         if length < self.min_length:
@@ -543,8 +563,13 @@ class PasswordPolicy:
         folded = normalized.casefold()
         if email is not None and folded.strip() in _email_forms(email):
             raise PasswordMatchesEmail
-        if self.builtin_blocklist and folded in _common_passwords():
+        if self.builtin_blocklist and is_common(folded):
             raise PasswordTooCommon(detail="on the built-in list of common passwords")
+        simple = too_simple(folded)
+        if simple is not None:
+            raise PasswordTooSimple(detail=simple)
         if self.blocklist is not None and self.blocklist(normalized):
             raise PasswordTooCommon(detail="refused by the blocklist hook")
+        if self.breached is not None:
+            self.breached.check(normalized)
         return normalized

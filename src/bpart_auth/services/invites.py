@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Final
 
 from bpart_auth import errors
 from bpart_auth._events import AuthEvent
+from bpart_auth._input import MAX_TOKEN_INPUT, text_problem
 from bpart_auth._tokens import new_token, token_hash
 from bpart_auth.store._checks import refuse_unusable_invite
 
@@ -117,13 +118,20 @@ class InviteService:
     def check(self, token: str) -> Invite:
         """The invitation a token opens, if it can still be accepted (for the accept page).
 
+        The token is bounded before it is hashed: anything but a str of at most 128
+        characters that UTF-8 can encode is an unknown token. `accept_with_password`
+        and `begin_accept` check their token here first.
+
         Raises:
-            InvalidInvite: Unknown or forged token.
+            InvalidInvite: Unknown, forged or malformed token.
             InviteExpired: Too old.
             InviteAlreadyUsed: Accepted already.
             InviteRevoked: Revoked, replaced by a newer invitation, or its inviter
                 was disabled (the invitations an account sent die with it).
         """
+        problem = text_problem(token, limit=MAX_TOKEN_INPUT)
+        if problem is not None:
+            raise errors.InvalidInvite(detail=f"invitation token: {problem}")
         invite = self._store.find_invite(token_hash(token, purpose="invite"))
         if invite is None:
             raise errors.InvalidInvite

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from bpart_auth import errors
 from bpart_auth._email import normalize_email
 from bpart_auth._events import AuthEvent, Events
+from bpart_auth._input import MAX_PASSWORD_INPUT, MAX_TOKEN_INPUT, text_problem
 from bpart_auth._throttle import Throttle
 from bpart_auth._tokens import new_token, token_hash
 
@@ -19,6 +21,16 @@ if TYPE_CHECKING:
     from bpart_auth.store.base import AccountStore
 
 DEFAULT_RESET_LIFETIME = timedelta(minutes=30)
+
+# What an unusable password (wrong type, over-long, a lone surrogate) is verified as,
+# so that it costs exactly the argon2 time of a wrong password and can never match:
+# random per process, and short, so no NFKC work beyond an ordinary password's.
+_UNUSABLE_PASSWORD: Final = secrets.token_urlsafe(16)
+
+
+def _usable(password: object) -> bool:
+    """Whether a password as typed can be verified at all (bounded, encodable text)."""
+    return text_problem(password, limit=MAX_PASSWORD_INPUT) is None
 
 
 class PasswordService:
@@ -55,9 +67,14 @@ class PasswordService:
         email or an account without a password, against a dummy hash. A correct
         password with outdated hash parameters is rehashed and stored.
 
+        A password that is not a bounded, encodable str (over 1024 characters, a
+        lone surrogate, not a str) is a wrong password: it is never normalised, a
+        short placeholder is verified in its place (the same argon2 work), the
+        failure is counted and `InvalidCredentials` raised.
+
         Args:
             email: As typed; normalised here.
-            password: As typed; NFKC-normalised before verifying.
+            password: As typed; bounded, then NFKC-normalised before verifying.
             client_address: The client's IP address, for the per-address limit.
 
         Returns:
@@ -75,19 +92,21 @@ class PasswordService:
         except errors.InvalidEmail:
             address = None
         self._throttle.check(email=email, client_address=client_address)
+        usable = _usable(password)
+        candidate = password if usable else _UNUSABLE_PASSWORD
         account = None if address is None else self._store.find_account_by_email(address)
         if account is None or account.password_hash is None:
-            self._hasher.verify_dummy(password)
+            self._hasher.verify_dummy(candidate)
             self._throttle.failed(email=email, client_address=client_address)
             raise errors.InvalidCredentials
         try:
             verification = self._hasher.verify(
-                password=password, password_hash=account.password_hash
+                password=candidate, password_hash=account.password_hash
             )
         except errors.UnsupportedPasswordHash:
-            self._hasher.verify_dummy(password)  # same time as any other answer
+            self._hasher.verify_dummy(candidate)  # same time as any other answer
             raise
-        if not verification.ok:
+        if not (usable and verification.ok):
             self._throttle.failed(email=email, client_address=client_address)
             raise errors.InvalidCredentials
         if account.disabled:
@@ -107,7 +126,8 @@ class PasswordService:
 
         Stamps `credentials_changed_at` (end the user's other sessions) and kills
         every reset token of the account. Failed attempts count against the
-        account's throttle, like failed sign-ins.
+        account's throttle, like failed sign-ins; a `current` that is not a bounded,
+        encodable str is a wrong password, as at sign-in.
 
         Args:
             account_id: The signed-in account.
@@ -129,10 +149,13 @@ class PasswordService:
         if account is None:
             raise errors.AccountNotFound
         self._throttle.check(email=account.email, client_address=None)
+        usable = _usable(current)
+        candidate = current if usable else _UNUSABLE_PASSWORD
         if account.password_hash is None:
-            self._hasher.verify_dummy(current)
+            self._hasher.verify_dummy(candidate)
             raise errors.InvalidCredentials
-        if not self._hasher.verify(password=current, password_hash=account.password_hash).ok:
+        verification = self._hasher.verify(password=candidate, password_hash=account.password_hash)
+        if not (usable and verification.ok):
             self._throttle.failed(email=account.email, client_address=None)
             raise errors.InvalidCredentials
         if account.disabled:
@@ -188,13 +211,18 @@ class PasswordService:
             The account with its new password (`credentials_changed_at` stamped).
 
         Raises:
-            InvalidResetToken: Unknown, forged or already used token; also a token
-                issued before its account was disabled, since disabling kills it.
+            InvalidResetToken: Unknown, forged or already used token, or one that
+                is not a str of at most 128 characters UTF-8 can encode (checked
+                before it is hashed); also a token issued before its account was
+                disabled, since disabling kills it.
             ResetTokenExpired: The token is too old.
             AccountDisabled: The account is disabled (a token that outlived the
                 disabling: one racing it, or stored before this rule).
             PasswordRejected: The new password breaks the policy.
         """
+        problem = text_problem(token, limit=MAX_TOKEN_INPUT)
+        if problem is not None:
+            raise errors.InvalidResetToken(detail=f"reset token: {problem}")
         hashed_token = token_hash(token, purpose="password_reset")
         account = self._store.find_account_by_reset_token(hashed_token)
         if account is None:
