@@ -214,11 +214,11 @@ def test_keys_and_discovery_are_fetched_once(auth, fake, ann):
 
 def test_provider_down_is_provider_unavailable(store):
     google = GoogleProvider(
-        client_id="id", client_secret="secret", metadata_url="https://google.down.test/disc"
+        client_id="id", client_secret="secret", metadata_url="https://google.down.test/.well-known/openid-configuration"
     )
     auth = Auth(store, secret_key=SECRET, providers=[google])
     with responses.RequestsMock() as mock:
-        mock.add("GET", "https://google.down.test/disc", status=503)
+        mock.add("GET", "https://google.down.test/.well-known/openid-configuration", status=503)
         with pytest.raises(ProviderUnavailable) as caught:
             auth.begin_sign_in("google", redirect_uri=CALLBACK)
     assert caught.value.code == "provider_unavailable"

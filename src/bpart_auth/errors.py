@@ -533,6 +533,9 @@ class ProviderError(AuthError):
         provider_code: The provider's own error code (`"access_denied"`,
             `"AADSTS50020"`), kept for logs and support.
         description: The provider's own error description, for logs.
+        oauth_error: The OAuth `error` the provider sent (`"invalid_grant"`,
+            `"consent_required"`), beside `provider_code` when that is Entra's
+            AADSTS code; None when the provider sent no OAuth error.
         detail: Developer explanation.
 
     Examples:
@@ -551,6 +554,7 @@ class ProviderError(AuthError):
         provider: str,
         provider_code: str | None = None,
         description: str | None = None,
+        oauth_error: str | None = None,
         detail: str | None = None,
     ) -> None:
         text = message if message is not None else self.default_message
@@ -558,6 +562,7 @@ class ProviderError(AuthError):
         self.provider = provider
         self.provider_code = provider_code
         self.description = description
+        self.oauth_error = oauth_error
 
 
 class ConsentDeclined(ProviderError):
@@ -576,6 +581,7 @@ class AdminConsentRequired(ProviderError):
         consent_url: The admin-consent URL to hand to the organization's IT department.
         provider_code: The provider's error code (for example `"AADSTS90094"`).
         description: The provider's error description, for logs.
+        oauth_error: The OAuth `error` the provider sent (`"consent_required"`).
 
     Examples:
         >>> error = AdminConsentRequired(
@@ -601,8 +607,14 @@ class AdminConsentRequired(ProviderError):
         tenant: str | None = None,
         provider_code: str | None = None,
         description: str | None = None,
+        oauth_error: str | None = None,
     ) -> None:
-        super().__init__(provider=provider, provider_code=provider_code, description=description)
+        super().__init__(
+            provider=provider,
+            provider_code=provider_code,
+            description=description,
+            oauth_error=oauth_error,
+        )
         self.tenant = tenant
         self.consent_url = consent_url
 
