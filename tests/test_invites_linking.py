@@ -200,14 +200,39 @@ def test_google_acceptance_needs_the_invited_verified_email(auth, google, admin)
     assert (outcome.kind, outcome.account.email) == ("registered", "ann@example.com")
 
 
-def test_microsoft_email_match_can_be_required(store, google, microsoft, clock):
+@pytest.mark.parametrize(
+    ("user", "code"),
+    [
+        pytest.param({"email": "ann@example.com"}, None, id="same-email"),
+        pytest.param({"email": "Ann@EXAMPLE.com"}, None, id="same-email-other-case"),
+        pytest.param({"email": "ann@contoso.example"}, "invite_email_mismatch", id="other-email"),
+        pytest.param({"email": None}, "invite_email_mismatch", id="no-email-claim"),
+        pytest.param(
+            {"claims": {"email": ["ann@example.com"]}}, "invite_email_mismatch", id="email-a-list"
+        ),
+        pytest.param(
+            {"claims": {"email": "ann@example.com", "email_verified": False}},
+            None,
+            id="entra-verifies-no-email-so-no-flag-is-needed",
+        ),
+    ],
+)
+def test_microsoft_email_match_is_a_consistency_check(store, google, microsoft, clock, user, code):
     auth = make_auth(
         store, google, microsoft, clock, invite_email_must_match=("google", "microsoft")
     )
-    _, token = auth.invites.create("ann@example.com")
+    invite, token = auth.invites.create("ann@example.com")
     start = auth.invites.begin_accept("microsoft", token, redirect_uri=CALLBACK)
-    with pytest.raises(InviteEmailMismatch):
-        via_microsoft(auth, microsoft, start, email="ann@contoso.example")
+    if code is None:
+        outcome = via_microsoft(auth, microsoft, start, **user)
+        assert (outcome.kind, outcome.account.email) == ("registered", "ann@example.com")
+        assert outcome.identity == Identity("microsoft", WORK, OID)
+    else:
+        with pytest.raises(InviteEmailMismatch) as caught:
+            via_microsoft(auth, microsoft, start, **user)
+        assert caught.value.code == code
+        assert store.find_account_by_email("ann@example.com") is None
+        assert auth.invites.check(token).id == invite.id
 
 
 def test_accepting_with_an_identity_linked_elsewhere_keeps_the_invite(

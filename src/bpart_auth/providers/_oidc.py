@@ -358,7 +358,7 @@ class OIDCClient:
         for name in ENDPOINTS:
             authority = https_authority(document[name])
             if authority is None:
-                raise refuse(f"the discovery document's {name} not https")
+                raise refuse(f"the discovery document's {name} is not a plain https URL")
             if authority not in self.endpoint_hosts:
                 raise refuse(
                     f"the discovery document's {name} is on {authority}, "
