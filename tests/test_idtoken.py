@@ -290,6 +290,11 @@ def test_concurrent_callers_share_one_failed_fetch(http, clock):
             {"json": jwks({"kty": "oct", "k": b64(b"s" * 32), "kid": "rsa1"})}, id="only-hmac"
         ),
         pytest.param({"body": b"x" * (1 << 20 + 1)}, id="too-large"),
+        pytest.param({"status": 429, "json": STANDARD_JWKS}, id="http-429"),
+        pytest.param(
+            {"status": 302, "headers": {"Location": "https://evil.example/jwks"}},
+            id="redirect-not-followed",
+        ),
     ],
 )
 def test_fetch_failures_are_provider_unavailable(http, clock, answer):
