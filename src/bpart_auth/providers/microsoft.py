@@ -16,16 +16,15 @@ from typing import TYPE_CHECKING, Any, Final
 from bpart_auth._idtoken import text_claim, validate_id_token
 from bpart_auth._input import MAX_EMAIL_INPUT
 from bpart_auth.errors import (
-    AdminConsentRequired,
     AuthError,
     ConfigurationError,
-    ConsentDeclined,
     InvalidFlowState,
     InvalidIdToken,
     ProviderError,
     TenantNotAllowed,
 )
 from bpart_auth.models import Identity, ProviderName, VerifiedIdentity
+from bpart_auth.providers._entra_errors import entra_error
 from bpart_auth.providers._msal import new_application
 from bpart_auth.providers._oidc import (
     OIDCClient,
@@ -53,7 +52,6 @@ _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _MAX_OBJECT_ID: Final = 255  # Entra's oid is a GUID; fakes may use short names
 _MAX_NAME: Final = 1024  # a display name; the store keeps its first 200 characters
 _DOMAIN = re.compile(r"(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
-_AADSTS = re.compile(r"AADSTS(\d{4,7})")
 _KNOWN_HOSTS: Final = frozenset(
     {
         "https://login.microsoftonline.com",
@@ -61,25 +59,6 @@ _KNOWN_HOSTS: Final = frozenset(
         "https://login.partner.microsoftonline.cn",
     }
 )
-
-# AADSTS codes (Microsoft Entra authentication and authorization error codes).
-_ADMIN_CONSENT: Final = frozenset({"65001", "90094", "90095", "650056"})
-_DECLINED: Final = frozenset({"65004"})
-_TENANT_REFUSED: Final = frozenset({"50020", "500200", "50194", "90072"})
-_MESSAGES: Final[Mapping[str, str]] = {
-    "50105": "Your organization hasn't given you access to this app. "
-    "Ask your IT department to assign it to you.",
-    "53003": "Your organization's access policies blocked this sign-in. "
-    "Please contact your IT department.",
-    "50011": "Sign-in with Microsoft is not set up correctly here (redirect address). "
-    "Please tell the site's administrator.",
-    "700016": "This app is not registered for your organization's directory. "
-    "Please tell the site's administrator.",
-    "7000215": "Sign-in with Microsoft is not set up correctly here (client secret). "
-    "Please tell the site's administrator.",
-    "7000222": "Sign-in with Microsoft is not set up correctly here (expired client "
-    "secret). Please tell the site's administrator.",
-}
 
 
 def _discovery_issuers(host: str, tenant: str) -> IssuerPin:
@@ -352,39 +331,12 @@ class MicrosoftProvider:
         return bool(claims.get("iss") == f"{self.authority_host}/{tenant_id}/v2.0")
 
     def _error(self, error: str, description: str | None, subcode: str | None) -> ProviderError:
-        """Map an OAuth/Entra error to our typed errors, keeping Entra's code and OAuth's."""
-        match = _AADSTS.search(description or "")
-        code = match.group(1) if match else None
-        provider_code = f"AADSTS{code}" if code else error
-        if code in _ADMIN_CONSENT or (code is None and error == "consent_required"):
-            return AdminConsentRequired(
-                provider="microsoft",
-                tenant=self.tenant,
-                consent_url=self.consent_url,
-                provider_code=provider_code,
-                oauth_error=error,
-                description=description,
-            )
-        if code in _DECLINED or subcode == "cancel" or (error == "access_denied" and not code):
-            return ConsentDeclined(
-                provider="microsoft",
-                provider_code=provider_code,
-                oauth_error=error,
-                description=description,
-            )
-        if code in _TENANT_REFUSED:
-            return TenantNotAllowed(
-                provider="microsoft",
-                provider_code=provider_code,
-                oauth_error=error,
-                description=description,
-            )
-        return ProviderError(
-            _MESSAGES.get(code or ""),
-            provider="microsoft",
-            provider_code=provider_code,
-            oauth_error=error,
-            description=description,
+        return entra_error(
+            error,
+            description,
+            subcode,
+            tenant=self.tenant,
+            consent_url=self.consent_url,
         )
 
     def _app(self) -> msal.ConfidentialClientApplication:
