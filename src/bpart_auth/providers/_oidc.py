@@ -81,6 +81,8 @@ def https_authority(url: object) -> str | None:
         'login.example.com'
         >>> https_authority("https://127.0.0.1:8443/google"), https_authority("http://x.test/")
         ('127.0.0.1:8443', None)
+        >>> https_authority("https://[::1]:8443/"), https_authority("https://u:p@x.test/")
+        ('[::1]:8443', None)
     """
     if not isinstance(url, str):
         return None
@@ -92,6 +94,8 @@ def https_authority(url: object) -> str | None:
     host = parts.hostname
     if parts.scheme != "https" or not host or "@" in parts.netloc:
         return None
+    if ":" in host:  # IPv6: keep the brackets, as the URL has them
+        host = f"[{host}]"
     return host if port in (None, 443) else f"{host}:{port}"
 
 
