@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 import time
 from urllib.parse import parse_qsl, urlsplit
@@ -504,6 +505,17 @@ def test_token_endpoint_answers_are_typed(served, store, status, body, code, det
     assert caught.value.code == code
     assert detail in caught.value.detail
     assert list(store.list_identities(ann.id)) == []
+
+
+def test_a_compressed_answer_is_bounded_once_decompressed(served, store):
+    fake, mock = served
+    bomb = gzip.compress(b'{"id_token": "' + b"0" * (2 << 20) + b'"}')  # 2 KB on the wire
+    mock.upsert("POST", FAKE_TOKEN_ENDPOINT, body=bomb, headers={"Content-Encoding": "gzip"})
+    auth = make_auth(store, fake)
+    start, params = callback_for(auth, fake)
+    with pytest.raises(ProviderUnavailable) as caught:
+        auth.complete(state=start.state, params=params)
+    assert "answer larger than 1048576 bytes" in caught.value.detail
 
 
 @pytest.mark.parametrize(
