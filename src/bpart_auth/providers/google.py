@@ -84,14 +84,18 @@ class GoogleProvider:
         session: A `requests.Session` for every request (CA bundle, proxy).
         timeout: Seconds per request.
 
+    Attributes:
+        issuer: The issuer stored in Google identities (`https://accounts.google.com`
+            for Google, whichever spelling a token carries).
+
     Raises:
         ConfigurationError: Missing client id or secret, or a bad setting.
 
     Examples:
         >>> google = GoogleProvider(client_id="1234.apps.googleusercontent.com",
         ...                         client_secret="secret", hosted_domains=["example.com"])
-        >>> google.name
-        'google'
+        >>> google.name, google.issuer
+        ('google', 'https://accounts.google.com')
     """
 
     email_sign_in: Final = True
