@@ -44,10 +44,10 @@ class Provider(Protocol):
         """Check the callback, exchange the code and validate the ID token.
 
         `Auth` has already checked the state against `flow`; `params` holds only
-        the callback parameters the protocol reads (`state`, `code`, `error`,
-        `error_description`, `error_subcode`, `iss`), each a str of at most 16384
-        characters that UTF-8 can encode. Anything else the callback carried is
-        not passed on.
+        the callback parameters the library reads (`state`, `code`, `error`,
+        `error_description`, `error_subcode`, `iss`, and Entra's admin-consent
+        `admin_consent` and `tenant`), each a str of at most 16384 characters that
+        UTF-8 can encode. Anything else the callback carried is not passed on.
 
         Raises:
             ConsentDeclined: The user declined.
