@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from bpart_auth import ConfigurationError, InvalidIdToken, ProviderUnavailable
-from bpart_auth._idtoken import validate_id_token
+from bpart_auth._idtoken import check_form, text_claim, validate_id_token
 from bpart_auth._jwks import JWKSCache
 
 JWKS_URI = "https://idp.example/jwks"
@@ -290,6 +290,11 @@ def test_concurrent_callers_share_one_failed_fetch(http, clock):
             {"json": jwks({"kty": "oct", "k": b64(b"s" * 32), "kid": "rsa1"})}, id="only-hmac"
         ),
         pytest.param({"body": b"x" * (1 << 20 + 1)}, id="too-large"),
+        pytest.param({"status": 429, "json": STANDARD_JWKS}, id="http-429"),
+        pytest.param(
+            {"status": 302, "headers": {"Location": "https://evil.example/jwks"}},
+            id="redirect-not-followed",
+        ),
     ],
 )
 def test_fetch_failures_are_provider_unavailable(http, clock, answer):
@@ -455,6 +460,25 @@ REFUSALS = [
     pytest.param(lambda: mint(claims(exp=...)), "exp", id="missing-exp"),
     pytest.param(lambda: mint(claims(exp="tomorrow")), "exp", id="exp-not-a-number"),
     pytest.param(lambda: mint(claims(exp=True)), "exp", id="exp-a-boolean"),
+    pytest.param(
+        lambda: mint(claims(exp=10**400)), "exp: missing or not a time", id="exp-huge-int"
+    ),
+    pytest.param(
+        lambda: mint(claims(exp=1e308)), "exp: missing or not a time", id="exp-huge-float"
+    ),
+    pytest.param(lambda: mint(claims(exp=-1)), "exp: missing or not a time", id="exp-before-1970"),
+    pytest.param(
+        lambda: mint(claims(exp=253_402_300_800)), "exp: missing or not a time", id="exp-past-9999"
+    ),
+    pytest.param(
+        lambda: mint(claims(iat=10**400)), "iat: missing or not a time", id="iat-huge-int"
+    ),
+    pytest.param(
+        lambda: mint(claims(iat=-(10**400))), "iat: missing or not", id="iat-huge-negative"
+    ),
+    pytest.param(lambda: mint(claims(iat="0")), "iat: missing or not a time", id="iat-a-string"),
+    pytest.param(lambda: mint(claims(nbf=10**400)), "nbf: not a time", id="nbf-huge-int"),
+    pytest.param(lambda: mint(claims(nbf=[NOW])), "nbf: not a time", id="nbf-a-list"),
     pytest.param(lambda: mint(claims(iat=NOW + 3600)), "iat", id="iat-far-in-the-future"),
     pytest.param(lambda: mint(claims(iat=...)), "iat: missing", id="missing-iat"),
     pytest.param(lambda: mint(claims(nbf=NOW + 3600)), "nbf", id="nbf-in-the-future"),
@@ -488,6 +512,8 @@ REFUSALS = [
     pytest.param(lambda: mint(claims(sub=...)), "sub", id="missing-sub"),
     pytest.param(lambda: mint(claims(sub="")), "sub", id="empty-sub"),
     pytest.param(lambda: mint(claims(sub=12)), "sub", id="sub-not-a-string"),
+    pytest.param(lambda: mint(claims(sub="1" * 256)), "sub: longer than 255", id="sub-too-long"),
+    pytest.param(lambda: mint(claims(sub="\ud800")), "sub: not valid Unicode", id="sub-surrogate"),
     pytest.param(lambda: "not a token", "malformed", id="garbage"),
     pytest.param(lambda: "a.b", "malformed", id="two-segments"),
     pytest.param(lambda: mint() + ".x", "malformed", id="four-segments"),
@@ -513,6 +539,54 @@ def test_refused_id_tokens(cache, make_token, detail):
     assert caught.value.code == "invalid_id_token"
     assert caught.value.provider == "google"
     assert detail in caught.value.detail
+
+
+def test_exp_as_large_as_year_9999_is_accepted(cache):
+    assert validate(mint(claims(exp=253_402_300_799)), cache)["exp"] == 253_402_300_799
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("ann@example.com", "ann@example.com", id="str"),
+        pytest.param("", "", id="empty-str"),
+        pytest.param(None, None, id="null"),
+        pytest.param(["ann@example.com"], None, id="list"),
+        pytest.param({"a": 1}, None, id="object"),
+        pytest.param(12, None, id="number"),
+        pytest.param(True, None, id="boolean"),
+        pytest.param("a" * 101, None, id="too-long"),
+        pytest.param("\ud800", None, id="lone-surrogate"),
+        pytest.param(..., None, id="absent"),
+    ],
+)
+def test_text_claim_hands_back_only_bounded_text(value, expected):
+    claims = {} if value is ... else {"email": value}
+    assert text_claim(claims, "email", limit=100) == expected
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(None, id="null"),
+        pytest.param(["a.b.c"], id="list"),
+        pytest.param("a.b", id="two-segments"),
+        pytest.param("e30.W10.", id="payload-an-array"),
+        pytest.param("e30.bnVsbA.", id="payload-null"),
+        pytest.param("e30.!!!.", id="payload-not-base64url"),
+        pytest.param("W10.e30.", id="header-an-array"),
+        pytest.param("e30." + "A" * 70_000 + ".", id="too-long"),
+    ],
+)
+def test_check_form_refuses_what_a_library_could_not_decode(token):
+    with pytest.raises(InvalidIdToken) as caught:
+        check_form(token, provider="microsoft")
+    assert (caught.value.code, caught.value.provider) == ("invalid_id_token", "microsoft")
+    assert caught.value.detail.startswith("malformed token")
+
+
+def test_check_form_accepts_a_well_formed_token_without_checking_it():
+    assert check_form(mint(claims(iss="https://evil.example")), provider="microsoft") is None
 
 
 def test_exp_nan_is_refused():

@@ -31,11 +31,12 @@ def error_catalogue() -> list[tuple[str, str, str]]:
     A template's `{placeholders}` name the error's attributes that fill it
     (`{provider}` with the provider's display name). A code with more than one message
     gets a row per other message, its class column saying when that one is used:
-    `TooManyAttempts` for one minute, and `ProviderError` with the message Microsoft
-    errors get by their AADSTS code (`provider_code`).
+    `TooManyAttempts` for one minute, `TenantNotAllowed` for a personal Microsoft
+    account where only work and school accounts may sign in, and `ProviderError` with
+    the message Microsoft errors get by their AADSTS code (`provider_code`).
     """
-    # Lazily: it imports requests. The AADSTS messages live beside their mapping.
-    from bpart_auth.providers.microsoft import _MESSAGES as AADSTS_MESSAGES  # noqa: PLC0415
+    # The AADSTS messages live beside their mapping.
+    from bpart_auth.providers._entra_errors import AADSTS_MESSAGES  # noqa: PLC0415
 
     rows: list[tuple[str, str, str]] = []
     for name, value in vars(errors).items():  # definition order: the tree's order
@@ -43,6 +44,9 @@ def error_catalogue() -> list[tuple[str, str, str]]:
             rows.append((value.code, name, value.default_message))
             if value is errors.TooManyAttempts:
                 rows.append((value.code, f"{name} (1 minute)", value.one_minute_message))
+            if value is errors.TenantNotAllowed:
+                message = value.personal_account_message
+                rows.append((value.code, f"{name} (personal Microsoft account)", message))
             if value is errors.ProviderError:
                 rows.extend(
                     (value.code, f"{name} (microsoft, provider_code AADSTS{number})", message)

@@ -13,7 +13,14 @@
    a list), `azp` (required and equal to the client id when `aud` lists several;
    equal to it whenever present), `exp` (required), `iat` (required, not in the
    future), `nbf` (when present), `nonce` (required, constant-time compare) and
-   `sub` (a non-empty string). Times allow `leeway` seconds of clock skew.
+   `sub` (a non-empty string of at most 255 characters, OpenID Connect Core 2).
+   Times allow `leeway` seconds of clock skew, and must be numbers of seconds
+   between 1970 and the end of year 9999: a huge integer or float is a refusal
+   like any other, never an arithmetic error.
+
+The claims a provider then converts (`email`, `name`, `hd`, `tid`, `oid`...) are
+read through `text_claim`, which hands back only a bounded str that UTF-8 can
+encode (JSON escapes can spell lone surrogates), and None for anything else.
 
 Signatures are verified with `cryptography` directly rather than through PyJWT's
 `jwt.decode`: the JWS compact form is small to parse strictly, and PyJWT 2.15's
@@ -37,13 +44,20 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from bpart_auth._input import text_problem
 from bpart_auth._jwks import SUPPORTED_ALGORITHMS, PublicKey
 from bpart_auth.errors import ConfigurationError, InvalidIdToken
 
 if TYPE_CHECKING:
     from bpart_auth._jwks import JWKSCache
 
-__all__ = ["DEFAULT_ALGORITHMS", "IssuerCheck", "validate_id_token"]
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "IssuerCheck",
+    "check_form",
+    "text_claim",
+    "validate_id_token",
+]
 
 IssuerCheck: TypeAlias = str | Collection[str] | Callable[[Mapping[str, Any]], bool]
 """An exact issuer, a set of accepted issuers, or a test of the (verified) claims."""
@@ -65,6 +79,8 @@ DEFAULT_ALGORITHMS: Final = (
 _DEFAULT_ALLOWED: Final = frozenset(DEFAULT_ALGORITHMS)
 _JWS_SEGMENTS: Final = 3
 _MAX_TOKEN_LENGTH: Final = 64 * 1024  # Entra tokens with many groups still fit easily
+_MAX_SUBJECT_LENGTH: Final = 255  # OpenID Connect Core 1.0, section 2 (`sub`)
+_LATEST_TIME: Final = 253_402_300_799  # 9999-12-31T23:59:59Z, as seconds since the epoch
 _BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]*")
 _HASH: Final[Mapping[str, hashes.HashAlgorithm]] = {
     "256": hashes.SHA256(),
@@ -148,8 +164,17 @@ def _signature_holds(algorithm: str, key: PublicKey, message: bytes, signature: 
     return True
 
 
-def _is_number(value: object) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _is_time(value: object) -> TypeGuard[float]:
+    """A JSON number of seconds since the epoch, from 1970 to the end of year 9999.
+
+    The range is compared before any arithmetic: `math.isfinite(10**400)` and
+    `10**400 + 60.0` raise OverflowError, and comparisons of ints with floats never do.
+    """
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 <= value <= _LATEST_TIME  # False for NaN too
+    )
 
 
 def _issuer_accepted(issuer: IssuerCheck, claims: Mapping[str, Any]) -> bool:
@@ -179,6 +204,57 @@ def _check_arguments(
         raise ConfigurationError(
             detail=f"algorithms must be a non-empty subset of {sorted(SUPPORTED_ALGORITHMS)}"
         )
+
+
+def text_claim(claims: Mapping[str, Any], name: str, *, limit: int) -> str | None:
+    """A claim's value when it is a str of at most `limit` characters UTF-8 can encode.
+
+    Anything else (absent, another type, too long, a lone surrogate) is None: the
+    caller treats it as missing, never converts it.
+
+    Args:
+        claims: Validated claims (from `validate_id_token`).
+        name: The claim.
+        limit: The most characters the value may have.
+
+    Returns:
+        The value, or None.
+
+    Examples:
+        >>> text_claim({"hd": "example.com"}, "hd", limit=253)
+        'example.com'
+        >>> text_claim({"hd": ["example.com"]}, "hd", limit=253) is None
+        True
+    """
+    value = claims.get(name)
+    if not isinstance(value, str) or text_problem(value, limit=limit) is not None:
+        return None
+    return value
+
+
+def check_form(token: object, *, provider: str) -> None:
+    """Refuse a token that is not a compact JWS with a JSON object header and payload.
+
+    No signature or claim is checked: this is for a token that must pass through a
+    library which decodes it, unverified, before `validate_id_token` runs (msal
+    reads the payload for its own nonce check).
+
+    Args:
+        token: What the token endpoint returned as `id_token`.
+        provider: The provider's name, for errors.
+
+    Raises:
+        InvalidIdToken: It is not such a token (`detail` starts "malformed token").
+
+    Examples:
+        >>> check_form("e30.e30.", provider="microsoft") is None
+        True
+    """
+    try:
+        _, payload_segment, _, _ = _split(token)
+        _json_object(payload_segment)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise InvalidIdToken(provider=provider, detail=f"malformed token: {exc}") from exc
 
 
 def validate_id_token(
@@ -284,6 +360,9 @@ def _check_claims(
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise refuse("sub: missing or empty")
+    problem = text_problem(subject, limit=_MAX_SUBJECT_LENGTH)
+    if problem is not None:
+        raise refuse(f"sub: {problem}")
 
 
 def _check_audience(
@@ -309,18 +388,18 @@ def _check_times(
     claims: Mapping[str, Any], *, refuse: Callable[[str], InvalidIdToken], leeway: float, now: float
 ) -> None:
     expires = claims.get("exp")
-    if not _is_number(expires):
-        raise refuse("exp: missing or not a number")
+    if not _is_time(expires):
+        raise refuse("exp: missing or not a time (seconds from 1970 to 9999)")
     if now >= expires + leeway:
         raise refuse("exp: the token has expired")
     issued = claims.get("iat")
-    if not _is_number(issued):
-        raise refuse("iat: missing or not a number")
+    if not _is_time(issued):
+        raise refuse("iat: missing or not a time (seconds from 1970 to 9999)")
     if issued > now + leeway:
         raise refuse("iat: issued in the future")
     not_before = claims.get("nbf")
     if not_before is not None:
-        if not _is_number(not_before):
-            raise refuse("nbf: not a number")
+        if not _is_time(not_before):
+            raise refuse("nbf: not a time (seconds from 1970 to 9999)")
         if not_before > now + leeway:
             raise refuse("nbf: the token is not valid yet")

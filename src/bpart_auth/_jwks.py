@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from bpart_auth._http import exchange
 from bpart_auth.errors import ConfigurationError, InvalidIdToken, ProviderUnavailable
 
 if TYPE_CHECKING:
@@ -334,23 +335,24 @@ class JWKSCache:
         return error
 
     def _download(self, now: float) -> _KeySet:
+        # Bounded: a streamed read of at most _MAX_RESPONSE_BYTES, no redirects.
+        answer = exchange(
+            self._session,
+            "GET",
+            self.jwks_uri,
+            provider=self.provider,
+            what="JWKS",
+            timeout=self._timeout,
+            limit=_MAX_RESPONSE_BYTES,
+            headers={"Accept": "application/json"},
+        )
+        if answer.status != HTTPStatus.OK:
+            raise self._unavailable(f"HTTP {answer.status}")
         try:
-            response = self._session.get(
-                self.jwks_uri, timeout=self._timeout, headers={"Accept": "application/json"}
-            )
-        except requests.RequestException as exc:
-            raise self._unavailable(f"{type(exc).__name__}: {exc}") from exc
-        with response:
-            if response.status_code != HTTPStatus.OK:
-                raise self._unavailable(f"HTTP {response.status_code}")
-            body = response.content
-            if len(body) > _MAX_RESPONSE_BYTES:
-                raise self._unavailable("answer too large")
-            try:
-                by_kid = _parse_keys(json.loads(body))
-            except (ValueError, TypeError, RecursionError) as exc:
-                raise self._unavailable(f"not a usable JWK set: {exc}") from exc
-            max_age = self._max_age(response.headers)
+            by_kid = _parse_keys(json.loads(answer.body))
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise self._unavailable(f"not a usable JWK set: {exc}") from exc
+        max_age = self._max_age(answer.headers)
         return _KeySet(
             by_kid=by_kid,
             fresh_until=now + max_age,

@@ -54,10 +54,12 @@ class Auth:
             it can (`SQLStore`, `MemoryStore`: shared by every app instance on the
             same database), else this process's memory.
         flow_lifetime: How long a redirect flow may take (10 minutes by default).
-        invite_email_must_match: Providers whose (verified) email must equal the
-            invited email when an invitation is accepted with them. By default
-            Google only: for Microsoft the invitation token is the proof, since
-            Entra does not verify emails.
+        invite_email_must_match: Providers whose email must equal the invited
+            email when an invitation is accepted with them. By default Google
+            only, whose email must also be verified. With `"microsoft"`, the
+            Microsoft account's `email` claim must equal the invited address: a
+            consistency check, not proof of ownership (Entra verifies no email;
+            the invitation token is the proof).
         password_policy: Rules for new passwords; NIST SP 800-63B-4 defaults.
         password_hashing: argon2id parameters; RFC 9106's low-memory profile by
             default. Tests may pass `CHEAP_FOR_TESTS`. Building an `Auth` runs one
@@ -378,7 +380,9 @@ class Auth:
 
         Raises:
             InvalidFlowState: The state is missing, tampered with, expired, used
-                before, or does not match the callback (another flow or provider).
+                before, or does not match the callback (another flow or provider);
+                or `params` is not a mapping, or a parameter the protocol reads is
+                not a str of at most 16384 characters (a list, None, a number).
             ConsentDeclined: The user declined at the provider.
             AdminConsentRequired: The user's organization must approve the app.
             ProviderError: The provider refused (a subclass says how).

@@ -616,6 +616,9 @@ class ProviderError(AuthError):
         provider_code: The provider's own error code (`"access_denied"`,
             `"AADSTS50020"`), kept for logs and support.
         description: The provider's own error description, for logs.
+        oauth_error: The OAuth `error` the provider sent (`"invalid_grant"`,
+            `"consent_required"`), beside `provider_code` when that is Entra's
+            AADSTS code; None when the provider sent no OAuth error.
         detail: Developer explanation.
 
     Examples:
@@ -634,6 +637,7 @@ class ProviderError(AuthError):
         provider: str,
         provider_code: str | None = None,
         description: str | None = None,
+        oauth_error: str | None = None,
         detail: str | None = None,
     ) -> None:
         text = message if message is not None else self.default_message
@@ -641,6 +645,7 @@ class ProviderError(AuthError):
         self.provider = provider
         self.provider_code = provider_code
         self.description = description
+        self.oauth_error = oauth_error
 
 
 class ConsentDeclined(ProviderError):
@@ -659,6 +664,7 @@ class AdminConsentRequired(ProviderError):
         consent_url: The admin-consent URL to hand to the organization's IT department.
         provider_code: The provider's error code (for example `"AADSTS90094"`).
         description: The provider's error description, for logs.
+        oauth_error: The OAuth `error` the provider sent (`"consent_required"`).
 
     Examples:
         >>> error = AdminConsentRequired(
@@ -684,8 +690,14 @@ class AdminConsentRequired(ProviderError):
         tenant: str | None = None,
         provider_code: str | None = None,
         description: str | None = None,
+        oauth_error: str | None = None,
     ) -> None:
-        super().__init__(provider=provider, provider_code=provider_code, description=description)
+        super().__init__(
+            provider=provider,
+            provider_code=provider_code,
+            description=description,
+            oauth_error=oauth_error,
+        )
         self.tenant = tenant
         self.consent_url = consent_url
 
@@ -719,10 +731,17 @@ class EmailNotVerified(ProviderError):
 
 
 class TenantNotAllowed(ProviderError):
-    """The account's organization (tenant), or personal accounts, may not sign in here."""
+    """The account's organization (tenant), or personal accounts, may not sign in here.
+
+    `personal_account_message` is the message for a personal Microsoft account where
+    only work and school accounts may sign in (`tenant="organizations"`).
+    """
 
     code: ClassVar[ErrorCode] = "tenant_not_allowed"
     default_message = "Accounts from your organization can't sign in here with {provider}."
+    personal_account_message: ClassVar[str] = (
+        "Personal Microsoft accounts can't sign in here. Please use your work or school account."
+    )
 
 
 class HostedDomainNotAllowed(ProviderError):

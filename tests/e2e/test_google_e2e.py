@@ -165,3 +165,23 @@ def test_a_callback_from_another_issuer_is_refused(oidc_server, auth):
 def test_absolute_or_protocol_relative_return_to_is_refused(oidc_server, auth, return_to):
     with pytest.raises(InvalidReturnTo):
         auth.begin_sign_in("google", redirect_uri=oidc_server.redirect_uri, return_to=return_to)
+
+
+@pytest.mark.parametrize(
+    ("settings", "detail"),
+    [
+        pytest.param(
+            {"issuer": "https://accounts.google.com"},
+            "is not accounts.google.com or https://accounts.google.com",
+            id="google-issuer-expected",
+        ),
+        pytest.param({"endpoint_hosts": ["localhost"]}, "is on 127.0.0.1", id="another-host"),
+    ],
+)
+def test_oidc_providers_discovery_is_checked_against_the_pins(oidc_server, store, settings, detail):
+    from bpart_auth import ProviderUnavailable  # noqa: PLC0415
+
+    auth = Auth(store, secret_key=SECRET, providers=[google(oidc_server, **settings)])
+    with pytest.raises(ProviderUnavailable) as caught:
+        auth.begin_sign_in("google", redirect_uri=oidc_server.redirect_uri)
+    assert detail in caught.value.detail

@@ -160,3 +160,19 @@ def test_states_swapped_between_providers_are_refused(oidc_server, store):
     forged = {**microsoft_params, "state": google_params["state"]}
     with pytest.raises(InvalidFlowState):
         auth.complete(state=google_start.state, params=forged)
+
+
+def test_a_single_tenant_app_pins_its_tenant(oidc_server, store):
+    from bpart_auth import Identity  # noqa: PLC0415
+
+    auth = make_auth(oidc_server, store, tenant=WORK_TENANT)
+    ann = auth.create_account(email="ann@example.com")
+    store.link_identity(
+        account_id=ann.id,
+        identity=Identity("microsoft", WORK_TENANT, WORK["oid"]),
+        email=None,
+        now=datetime.now(timezone.utc),
+    )
+    # oidc-provider names the tenant's own issuer, and sends RFC 9207 `iss` back.
+    outcome = sign_in(oidc_server, auth, "work")
+    assert (outcome.kind, outcome.account.id) == ("signed_in", ann.id)

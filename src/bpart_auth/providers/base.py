@@ -43,6 +43,12 @@ class Provider(Protocol):
     def complete(self, flow: FlowState, params: Mapping[str, str]) -> VerifiedIdentity:
         """Check the callback, exchange the code and validate the ID token.
 
+        `Auth` has already checked the state against `flow`; `params` holds only
+        the callback parameters the library reads (`state`, `code`, `error`,
+        `error_description`, `error_subcode`, `iss`, and Entra's admin-consent
+        `admin_consent` and `tenant`), each a str of at most 16384 characters that
+        UTF-8 can encode. Anything else the callback carried is not passed on.
+
         Raises:
             ConsentDeclined: The user declined.
             ProviderError: Any other error from the provider (a subclass when known).

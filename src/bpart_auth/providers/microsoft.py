@@ -13,28 +13,34 @@ import threading
 import warnings
 from typing import TYPE_CHECKING, Any, Final
 
-import requests
-
-from bpart_auth._idtoken import validate_id_token
+from bpart_auth._idtoken import text_claim, validate_id_token
+from bpart_auth._input import MAX_EMAIL_INPUT
 from bpart_auth.errors import (
-    AdminConsentRequired,
+    AuthError,
     ConfigurationError,
-    ConsentDeclined,
     InvalidFlowState,
     InvalidIdToken,
     ProviderError,
-    ProviderUnavailable,
     TenantNotAllowed,
 )
 from bpart_auth.models import Identity, ProviderName, VerifiedIdentity
-from bpart_auth.providers._oidc import OIDCClient, require_credentials
+from bpart_auth.providers._entra_errors import entra_error
+from bpart_auth.providers._msal import new_application
+from bpart_auth.providers._oidc import (
+    OIDCClient,
+    endpoint_hosts_setting,
+    https_authority,
+    require_credentials,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
     import msal
+    import requests
 
     from bpart_auth.flowstate import FlowState
+    from bpart_auth.providers._oidc import IssuerPin
 
 MICROSOFT_AUTHORITY_HOST: Final = "https://login.microsoftonline.com"
 CONSUMER_TENANT: Final = "9188040d-6c67-4c5b-b112-36a304b66dad"
@@ -43,8 +49,9 @@ MULTI_TENANT: Final = frozenset({"common", "organizations", "consumers"})
 # msal adds openid and profile itself and refuses them as input; no refresh tokens.
 _SCOPES: Final = ["email"]
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_MAX_OBJECT_ID: Final = 255  # Entra's oid is a GUID; fakes may use short names
+_MAX_NAME: Final = 1024  # a display name; the store keeps its first 200 characters
 _DOMAIN = re.compile(r"(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
-_AADSTS = re.compile(r"AADSTS(\d{4,7})")
 _KNOWN_HOSTS: Final = frozenset(
     {
         "https://login.microsoftonline.com",
@@ -53,39 +60,21 @@ _KNOWN_HOSTS: Final = frozenset(
     }
 )
 
-# AADSTS codes (Microsoft Entra authentication and authorization error codes).
-_ADMIN_CONSENT: Final = frozenset({"65001", "90094", "90095", "650056"})
-_DECLINED: Final = frozenset({"65004"})
-_TENANT_REFUSED: Final = frozenset({"50020", "500200", "50194", "90072"})
-_MESSAGES: Final[Mapping[str, str]] = {
-    "50105": "Your organization hasn't given you access to this app. "
-    "Ask your IT department to assign it to you.",
-    "53003": "Your organization's access policies blocked this sign-in. "
-    "Please contact your IT department.",
-    "50011": "Sign-in with Microsoft is not set up correctly here (redirect address). "
-    "Please tell the site's administrator.",
-    "700016": "This app is not registered for your organization's directory. "
-    "Please tell the site's administrator.",
-    "7000215": "Sign-in with Microsoft is not set up correctly here (client secret). "
-    "Please tell the site's administrator.",
-    "7000222": "Sign-in with Microsoft is not set up correctly here (expired client "
-    "secret). Please tell the site's administrator.",
-}
 
+def _discovery_issuers(host: str, tenant: str) -> IssuerPin:
+    """The issuer Entra's discovery document names for an authority.
 
-def _forgetful_cache(msal_module: Any) -> Any:  # noqa: ANN401 - msal is untyped
-    """A token cache that keeps nothing: sign-in needs no stored tokens.
-
-    msal's default in-memory cache keeps the access token, ID token and account of
-    every sign-in for the life of the process: memory that only grows, and personal
-    data kept for no purpose.
+    `{tenantid}` is a literal template for common and organizations; consumers is
+    the consumer tenant's issuer; a tenant id its own; a verified domain, the issuer
+    of its tenant's id, whatever that id is.
     """
-
-    class ForgetfulCache(msal_module.TokenCache):  # type: ignore[misc]  # msal is untyped (Any base)
-        def add(self, event: Any, **kwargs: Any) -> None:  # noqa: ANN401
-            del event, kwargs
-
-    return ForgetfulCache()
+    if tenant in {"common", "organizations"}:
+        return frozenset({f"{host}/{{tenantid}}/v2.0"})
+    if tenant == "consumers":
+        return frozenset({f"{host}/{CONSUMER_TENANT}/v2.0"})
+    if _GUID.fullmatch(tenant):
+        return frozenset({f"{host}/{tenant}/v2.0"})
+    return re.compile(f"{re.escape(host)}/({_GUID.pattern})/v2\\.0")
 
 
 def _check_tenant(tenant: object) -> str:
@@ -116,12 +105,18 @@ class MicrosoftProvider:
             (personal accounts only), a tenant id, or a tenant's verified domain.
         allowed_tenants: When given, only these tenant ids may sign in.
         authority_host: The cloud's login host; national clouds and tests change it.
+            The discovery document must name the issuer
+            `{authority_host}/{tenantid}/v2.0` (the tenant's own id for a tenant id
+            or domain, the consumer tenant's for `consumers`).
+        endpoint_hosts: The hosts (`host` or `host:port`) the discovery document's
+            authorization, token and keys endpoints must be on; by default the
+            authority host's.
         session: A `requests.Session` for every request (CA bundle, proxy).
         timeout: Seconds per request.
 
     Raises:
-        ConfigurationError: A missing client id or secret, a bad tenant, tenant id
-            or authority host.
+        ConfigurationError: A missing client id or secret, a bad tenant, tenant id,
+            authority host or endpoint host.
 
     Examples:
         >>> microsoft = MicrosoftProvider(client_id="00000000-0000-0000-0000-000000000001",
@@ -140,6 +135,7 @@ class MicrosoftProvider:
         tenant: str = "organizations",
         allowed_tenants: Collection[str] | None = None,
         authority_host: str = MICROSOFT_AUTHORITY_HOST,
+        endpoint_hosts: Collection[str] | None = None,
         session: requests.Session | None = None,
         timeout: float = 10.0,
     ) -> None:
@@ -156,20 +152,25 @@ class MicrosoftProvider:
                 )
             self.allowed_tenants = cleaned
         host = authority_host.rstrip("/")
-        if not host.startswith("https://"):
+        authority = https_authority(host)
+        if authority is None:
             raise ConfigurationError(detail="microsoft: authority_host must be https")
         self.authority_host = host
         self.client_id = client_id
         self._client_secret = client_secret
-        self._session = session if session is not None else requests.Session()
-        self._timeout = timeout
         self._oidc = OIDCClient(
             provider="microsoft",
             client_id=client_id,
             client_secret=client_secret,
             metadata_url=f"{host}/{self.tenant}/v2.0/.well-known/openid-configuration",
+            issuers=_discovery_issuers(host, self.tenant),
+            endpoint_hosts=(
+                frozenset({authority})
+                if endpoint_hosts is None
+                else endpoint_hosts_setting("microsoft", endpoint_hosts)
+            ),
             scopes=(),
-            session=self._session,
+            session=session,
             timeout=timeout,
         )
         self._lock = threading.Lock()
@@ -216,6 +217,9 @@ class MicrosoftProvider:
             raise self._error(
                 params["error"], params.get("error_description"), params.get("error_subcode")
             )
+        code = params.get("code")
+        if not code:
+            raise ProviderError(provider="microsoft", detail="callback without code or error")
         msal_flow = {
             "state": flow.state,
             "redirect_uri": flow.redirect_uri,
@@ -224,14 +228,15 @@ class MicrosoftProvider:
             "nonce": flow.extra["msal_nonce"],
             "claims_challenge": None,
         }
+        # Our state check already ran; msal gets only what it needs (no client_info:
+        # a routing hint it would decode, unchecked, from the request).
+        response = {"state": flow.state, "code": code}
         try:
-            result = self._app().acquire_token_by_auth_code_flow(msal_flow, dict(params))
-        except ValueError as exc:  # msal: state mismatch, or a malformed response
-            raise InvalidFlowState(detail=f"microsoft: msal refused the callback: {exc}") from exc
+            result = self._app().acquire_token_by_auth_code_flow(msal_flow, response)
+        except AuthError:  # from our HTTP client inside msal: already typed
+            raise
         except RuntimeError as exc:  # msal: the ID token's nonce is not the flow's
             raise InvalidIdToken(provider="microsoft", detail=f"nonce: {exc}") from exc
-        except requests.RequestException as exc:
-            raise ProviderUnavailable(provider="microsoft", detail=str(exc)) from exc
         except Exception as exc:  # the msal boundary: nothing of msal's gets out raw
             raise ProviderError(provider="microsoft", detail=f"msal failed: {exc!r}") from exc
         if "error" in result:
@@ -263,103 +268,93 @@ class MicrosoftProvider:
         template = str(self._oidc.metadata()["issuer"])
         pattern = re.escape(template).replace(re.escape("{tenantid}"), _GUID.pattern)
         if not re.fullmatch(pattern, returned):
-            raise InvalidFlowState(detail=f"microsoft: callback iss {returned!r} is not ours")
+            raise InvalidFlowState(detail=f"microsoft: callback iss {returned[:200]!r} is not ours")
 
     def _identity(self, claims: Mapping[str, Any]) -> VerifiedIdentity:
-        tenant_id, object_id = claims.get("tid"), claims.get("oid")
-        if not isinstance(tenant_id, str) or not isinstance(object_id, str) or not object_id:
-            raise InvalidIdToken(provider="microsoft", detail="tid or oid missing")
+        tenant_id = text_claim(claims, "tid", limit=36)
+        object_id = text_claim(claims, "oid", limit=_MAX_OBJECT_ID)
+        if tenant_id is None or not object_id:
+            raise InvalidIdToken(provider="microsoft", detail="tid or oid missing or malformed")
         tenant_id = tenant_id.lower()
         self._check_tenant_allowed(tenant_id)
-        email = claims.get("email")
         return VerifiedIdentity(
             identity=Identity("microsoft", tenant_id, object_id),
-            email=email if isinstance(email, str) else None,
+            email=text_claim(claims, "email", limit=MAX_EMAIL_INPUT),
             email_verified=False,  # Entra does not verify `email`: never trusted
-            name=str(claims.get("name") or ""),
+            name=text_claim(claims, "name", limit=_MAX_NAME) or "",
             tenant_id=tenant_id,
             claims=claims,
         )
 
+    def _own_tenant(self) -> str | None:
+        """The one tenant id this authority signs in, or None for common/organizations."""
+        if self.tenant == "consumers":
+            return CONSUMER_TENANT
+        if _GUID.fullmatch(self.tenant):
+            return self.tenant
+        if self.tenant in MULTI_TENANT:
+            return None
+        # A domain: the pinned discovery issuer names its tenant id.
+        issuer = str(self._oidc.metadata()["issuer"])
+        return issuer[len(self.authority_host) + 1 : -len("/v2.0")]
+
     def _check_tenant_allowed(self, tenant_id: str) -> None:
+        """The signature-checked `tid` against the authority and `allowed_tenants`."""
         personal = tenant_id == CONSUMER_TENANT
         if self.tenant == "organizations" and personal:
             raise TenantNotAllowed(
-                "Personal Microsoft accounts can't sign in here. "
-                "Please use your work or school account.",
+                TenantNotAllowed.personal_account_message,
                 provider="microsoft",
                 detail="a personal account where only organizations are allowed",
             )
-        if self.tenant == "consumers" and not personal:
-            raise TenantNotAllowed(provider="microsoft", detail="only personal accounts allowed")
-        if _GUID.fullmatch(self.tenant) and tenant_id != self.tenant:
-            raise TenantNotAllowed(provider="microsoft", detail=f"tid {tenant_id} is not ours")
+        own = self._own_tenant()
+        if own is not None and tenant_id != own:
+            raise TenantNotAllowed(
+                provider="microsoft",
+                detail="a work or school account where only personal accounts are allowed"
+                if self.tenant == "consumers"
+                else f"tid {tenant_id} is not the app's tenant {own}",
+            )
         if self.allowed_tenants is not None and tenant_id not in self.allowed_tenants:
             raise TenantNotAllowed(provider="microsoft", detail=f"tid {tenant_id} not allowed")
 
     def _issuer_matches(self, claims: Mapping[str, Any]) -> bool:
-        """The issuer must be the discovery issuer with the token's own `tid` filled in."""
+        """The issuer must be this cloud's issuer of the token's own `tid`.
+
+        Which tenants may sign in is checked afterwards, on the fully validated
+        token (`_check_tenant_allowed`), so a foreign tenant is `TenantNotAllowed`.
+        """
         tenant_id = claims.get("tid")
         if not isinstance(tenant_id, str) or not _GUID.fullmatch(tenant_id.lower()):
             return False
-        template = str(self._oidc.metadata()["issuer"])
-        expected = template.replace("{tenantid}", tenant_id)
-        return bool(claims.get("iss") == expected)
+        return bool(claims.get("iss") == f"{self.authority_host}/{tenant_id}/v2.0")
 
     def _error(self, error: str, description: str | None, subcode: str | None) -> ProviderError:
-        """Map an OAuth/Entra error to our typed errors, keeping Entra's code."""
-        match = _AADSTS.search(description or "")
-        code = match.group(1) if match else None
-        provider_code = f"AADSTS{code}" if code else error
-        if code in _ADMIN_CONSENT or (code is None and error == "consent_required"):
-            return AdminConsentRequired(
-                provider="microsoft",
-                tenant=self.tenant,
-                consent_url=self.consent_url,
-                provider_code=provider_code,
-                description=description,
-            )
-        if code in _DECLINED or subcode == "cancel" or (error == "access_denied" and not code):
-            return ConsentDeclined(
-                provider="microsoft", provider_code=provider_code, description=description
-            )
-        if code in _TENANT_REFUSED:
-            return TenantNotAllowed(
-                provider="microsoft", provider_code=provider_code, description=description
-            )
-        return ProviderError(
-            _MESSAGES.get(code or ""),
-            provider="microsoft",
-            provider_code=provider_code,
-            description=description,
+        return entra_error(
+            error,
+            description,
+            subcode,
+            tenant=self.tenant,
+            consent_url=self.consent_url,
         )
 
     def _app(self) -> msal.ConfidentialClientApplication:
-        """Msal's application, made on first use: its constructor calls the network."""
+        """Msal's application, made on first use: its constructor reads the discovery."""
         app = self._msal
         if app is not None:
             return app
-        import msal  # noqa: PLC0415 - imported late, like the network call it makes
-
+        self._oidc.metadata()  # fetched and checked first, outside our lock
         with self._lock:
             if self._msal is None:
-                known = self.authority_host in _KNOWN_HOSTS
                 try:
-                    self._msal = msal.ConfidentialClientApplication(
-                        self.client_id,
-                        client_credential=self._client_secret,
+                    self._msal = new_application(
+                        self._oidc,
+                        client_secret=self._client_secret,
                         authority=f"{self.authority_host}/{self.tenant}",
-                        http_client=self._session,
-                        timeout=self._timeout,
-                        validate_authority=known,
-                        instance_discovery=None if known else False,
-                        exclude_scopes=["offline_access"],
-                        token_cache=_forgetful_cache(msal),
+                        known_host=self.authority_host in _KNOWN_HOSTS,
                     )
-                except ValueError as exc:
+                except AuthError:
+                    raise
+                except Exception as exc:  # msal refused the settings
                     raise ConfigurationError(detail=f"microsoft: msal refused: {exc}") from exc
-                except requests.RequestException as exc:
-                    raise ProviderUnavailable(
-                        provider="microsoft", detail=f"authority discovery failed: {exc}"
-                    ) from exc
             return self._msal

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from bpart_auth import errors
 from bpart_auth._email import normalize_email
 from bpart_auth._events import AuthEvent
+from bpart_auth._input import MAX_CALLBACK_VALUE, text_problem
 from bpart_auth.errors import provider_display_name
 from bpart_auth.flowstate import new_flow_state
 from bpart_auth.models import FlowStart, Outcome
@@ -16,7 +19,7 @@ from bpart_auth.services.signin import sign_in_with_identity
 from bpart_auth.store._checks import clean_name
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Mapping
+    from collections.abc import Callable, Collection
     from datetime import datetime, timedelta
 
     from bpart_auth._events import Events
@@ -27,6 +30,56 @@ if TYPE_CHECKING:
     from bpart_auth.store.base import AccountStore
 
 _FLOW_STATE: Final = "flow_state"
+# Every callback parameter a provider, msal or this module reads (RFC 6749 4.1.2 and
+# 4.1.2.1, RFC 9207 `iss`, Entra's `error_subcode` and admin-consent redirect). No
+# other parameter is ever looked at, so no other needs checking.
+CALLBACK_PARAMETERS: Final = (
+    "state",
+    "code",
+    "error",
+    "error_description",
+    "error_subcode",
+    "iss",
+    "admin_consent",
+    "tenant",
+)
+_GUID: Final = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+)
+
+
+def callback_parameters(params: object) -> dict[str, str]:
+    """The parameters of a callback the protocol uses, each a bounded str; nothing else.
+
+    Args:
+        params: The callback's query parameters, as the app got them.
+
+    Returns:
+        A new dict of just `CALLBACK_PARAMETERS` that are present.
+
+    Raises:
+        InvalidFlowState: `params` is not a mapping, or one of those parameters is
+            not a str of at most `MAX_CALLBACK_VALUE` characters that UTF-8 can
+            encode (a list, None, a number, a lone surrogate...).
+
+    Examples:
+        >>> callback_parameters({"state": "s", "code": "c", "authuser": ["0", "1"]})
+        {'state': 's', 'code': 'c'}
+    """
+    if not isinstance(params, Mapping):
+        raise errors.InvalidFlowState(
+            detail=f"callback parameters must be a mapping, got {type(params).__name__}"
+        )
+    clean: dict[str, str] = {}
+    for name in CALLBACK_PARAMETERS:
+        if name not in params:
+            continue
+        value = params[name]
+        problem = text_problem(value, limit=MAX_CALLBACK_VALUE)
+        if problem is not None:
+            raise errors.InvalidFlowState(detail=f"callback parameter {name}: {problem}")
+        clean[name] = value
+    return clean
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,12 +157,23 @@ class FlowService:
     def complete(
         self, sealed: str, params: Mapping[str, str], *, signed_in_account_id: str | None
     ) -> Outcome:
-        """Open the state, check it against the callback once, and act on its intent."""
+        """Open the state, check it against the callback once, and act on its intent.
+
+        The entry point of `Auth.complete`: `sealed` and `params` come from the
+        request, so they are bounded here (`callback_parameters`) before anything
+        else runs, and the providers get a clean `dict[str, str]`.
+        """
+        params = callback_parameters(params)
+        problem = text_problem(sealed, limit=MAX_CALLBACK_VALUE)
+        if problem is not None:
+            raise errors.InvalidFlowState(detail=f"state: {problem}")
         if "admin_consent" in params and "code" not in params and "microsoft" in self._providers:
+            # Unsigned: anyone can make this URL, so only its shape is believed.
+            tenant = params.get("tenant", "")
             raise errors.AdminConsentAnswered(
-                tenant=params.get("tenant"),
+                tenant=tenant.lower() if _GUID.fullmatch(tenant) else None,
                 granted=params["admin_consent"].strip().lower() == "true",
-                detail=f"admin-consent redirect: {params.get('error') or 'no error'}",
+                detail=f"admin-consent redirect: {params.get('error', 'no error')[:200]}",
             )
         flow = self._open(sealed, params)
         if (
@@ -171,7 +235,8 @@ class FlowService:
         if invite is None:
             raise errors.InvalidInvite
         if flow.provider in self._settings.invite_email_must_match:
-            self._check_invited_email(invite.email, verified)
+            provider = self._providers[flow.provider]
+            self._check_invited_email(invite.email, verified, vouches=provider.email_sign_in)
         account = self._store.accept_invite(
             token_hash=token_hash,
             name=clean_name(verified.name),  # the user cannot retype it: cleaned
@@ -200,7 +265,14 @@ class FlowService:
         )
 
     @staticmethod
-    def _check_invited_email(invited: str, verified: VerifiedIdentity) -> None:
+    def _check_invited_email(invited: str, verified: VerifiedIdentity, *, vouches: bool) -> None:
+        """The provider account's email must be the invited one (`invite_email_must_match`).
+
+        A provider that vouches for emails (Google: `email_sign_in`) must also say it
+        verified it. One that never does (Microsoft: Entra's `email` is whatever a
+        tenant admin typed) is held to the match alone: a consistency check that
+        narrows who may use the invitation, whose token is the proof of the address.
+        """
         provider = verified.identity.provider
         try:
             reported = normalize_email(verified.email or "")
@@ -208,7 +280,7 @@ class FlowService:
             reported = None
         if reported != invited:
             raise errors.InviteEmailMismatch(provider=provider)
-        if not verified.email_verified:
+        if vouches and not verified.email_verified:
             raise errors.EmailNotVerified(provider=provider)
 
     def _enabled(self, account_id: str) -> Account:
@@ -228,9 +300,7 @@ class FlowService:
         if flow.provider not in self._providers:
             raise errors.InvalidFlowState(detail=f"no provider {flow.provider!r} configured")
         returned = params.get("state")
-        if not isinstance(returned, str) or not hmac.compare_digest(
-            returned.encode("utf-8", "surrogatepass"), flow.state.encode()
-        ):
+        if returned is None or not hmac.compare_digest(returned.encode(), flow.state.encode()):
             raise errors.InvalidFlowState(detail="the callback's state is not this flow's")
         if not self._settings.single_use.consume(
             purpose=_FLOW_STATE, key=flow.state, expires_at=flow.expires_at

@@ -1,4 +1,4 @@
-"""The in-process identity provider behind `FakeGoogle` (and, later, `FakeMicrosoft`).
+"""The in-process identity provider behind `FakeGoogle` and `FakeMicrosoft`.
 
 Real discovery, a real RSA key set, authorization codes bound to PKCE S256 and the
 redirect URI, and RS256-signed ID tokens, all served through `responses`, so the
@@ -54,9 +54,12 @@ class FakeIdentityProvider:
     """One OpenID provider: discovery, JWKS, authorization and token endpoints."""
 
     base_url: str
-    issuer: str  # may hold "{tenantid}", filled from each token's `tid` (Entra style)
+    issuer: str  # the discovery document's; may hold "{tenantid}" (Entra's template)
     client_id: str
     client_secret: str
+    # Each ID token's `iss`; "{tenantid}" is filled from the token's `tid`, as Entra
+    # names the issuer of the account's own tenant. The discovery issuer by default.
+    token_issuer: str | None = None
     token_lifetime: int = 3600
     metadata_path: str = "/.well-known/openid-configuration"
     authorization_path: str = "/o/oauth2/v2/auth"
@@ -159,7 +162,9 @@ class FakeIdentityProvider:
         """An RS256 ID token with this provider's key; `claims` override the defaults."""
         now = int(time.time())
         payload = {
-            "iss": self.issuer.replace("{tenantid}", str(claims.get("tid", ""))),
+            "iss": (self.token_issuer or self.issuer).replace(
+                "{tenantid}", str(claims.get("tid", ""))
+            ),
             "aud": self.client_id,
             "azp": self.client_id,
             "iat": now,

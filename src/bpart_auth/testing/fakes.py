@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, final
 
 from bpart_auth.providers.google import GOOGLE_ISSUER, GoogleProvider
-from bpart_auth.providers.microsoft import MULTI_TENANT, MicrosoftProvider
+from bpart_auth.providers.microsoft import CONSUMER_TENANT, MicrosoftProvider
 from bpart_auth.testing._fake_idp import FakeAuthorizeError, FakeIdentityProvider
 
 if TYPE_CHECKING:
@@ -102,13 +102,24 @@ class FakeGoogle(_ResponsesContext):
         """The fake's discovery document URL (give it to `GoogleProvider`)."""
         return self._idp.metadata_url
 
+    @property
+    def issuer(self) -> str:
+        """Google's issuer, which the fake's discovery document and ID tokens name."""
+        return self._idp.issuer
+
     def provider(self, *, hosted_domains: Collection[str] | None = None) -> GoogleProvider:
-        """A `GoogleProvider` configured against this fake."""
+        """A `GoogleProvider` configured against this fake.
+
+        Its discovery document lives on the fake's host, names Google's issuer, and
+        lists endpoints on the fake's host only: so `metadata_url=` and `issuer=`,
+        and the discovery checks every app's provider runs.
+        """
         return GoogleProvider(
             client_id=self._idp.client_id,
             client_secret=self._idp.client_secret,
             hosted_domains=hosted_domains,
             metadata_url=self.metadata_url,
+            issuer=self.issuer,
         )
 
     def authorize(
@@ -160,14 +171,28 @@ class FakeGoogle(_ResponsesContext):
         return self
 
 
+def _discovery_tenant(tenant: str) -> str:
+    """What Entra's discovery `issuer` names for an authority's tenant."""
+    if tenant in {"common", "organizations"}:
+        return "{tenantid}"
+    if tenant == "consumers":
+        return CONSUMER_TENANT
+    if "." in tenant:  # a verified domain: Entra answers with the tenant's id
+        return FakeMicrosoft.WORK_TENANT
+    return tenant
+
+
 @final
 class FakeMicrosoft(_ResponsesContext):
     """Microsoft Entra ID, in process: tenant-style discovery and keys, msal-ready.
 
-    One authority (`tenant`) with Entra's endpoint layout and a `{tenantid}` issuer
-    template for `common`/`organizations`/`consumers`; RS256 ID tokens with Entra's
-    claim shapes (`tid`, `oid`, `preferred_username`, v2.0 issuer per tenant); codes
-    bound to PKCE and the redirect URI. Served through `responses` like `FakeGoogle`.
+    One authority (`tenant`) with Entra's endpoint layout and discovery issuers:
+    the `{tenantid}` template for `common` and `organizations`, the consumer
+    tenant's issuer for `consumers`, the tenant's own for a tenant id, and
+    `WORK_TENANT`'s for a domain (Entra names a domain's tenant by its id). RS256
+    ID tokens with Entra's claim shapes (`tid`, `oid`, `preferred_username`, and
+    the v2.0 issuer of the token's own `tid`); codes bound to PKCE and the redirect
+    URI. Served through `responses` like `FakeGoogle`.
 
     Args:
         tenant: The authority the app is configured with.
@@ -204,10 +229,10 @@ class FakeMicrosoft(_ResponsesContext):
     ) -> None:
         self.tenant = tenant
         self.authority_host = authority_host
-        issuer_tenant = "{tenantid}" if tenant in MULTI_TENANT else tenant
         self._idp = FakeIdentityProvider(
             base_url=f"{authority_host}/{tenant}",
-            issuer=f"{authority_host}/{issuer_tenant}/v2.0",
+            issuer=f"{authority_host}/{_discovery_tenant(tenant)}/v2.0",
+            token_issuer=f"{authority_host}/{{tenantid}}/v2.0",
             client_id=client_id,
             client_secret=client_secret,
             metadata_path="/v2.0/.well-known/openid-configuration",
