@@ -101,6 +101,12 @@ class RunInfo:
             f"{self.sample_seconds:g} s of calls; ratio is the median of the N paired "
             f"ratios, IQR their interquartile range as a percentage of that median, "
             f"load the 1-minute load average when the case ended."
+            + (
+                " A quick run uses small data, small hostile values and cheap argon2: a smoke"
+                " run, whose verdicts say nothing about the targets (set for full runs)."
+                if self.scale == "quick"
+                else ""
+            )
         )
 
 
