@@ -8,6 +8,7 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from bench import bench_hostile
 from bench._docs import DOCS, RunInfo, write_docs
 from bench._harness import Result, Skipped, load_average, measure, table
 
@@ -31,7 +32,17 @@ def main() -> int:
         metavar="FILE",
         help=f"also rewrite the generated tables of FILE (default {DOCS.name}) from this run",
     )
+    parser.add_argument(
+        "--hostile-size",
+        type=int,
+        metavar="BYTES",
+        help="size of the hostile values in bench_hostile (default: 1 MiB; quick: 4 KiB)",
+    )
     arguments = parser.parse_args()
+    if arguments.hostile_size is not None:
+        if arguments.hostile_size < 64:  # room for "a", the marks and "@example.com"
+            parser.error("--hostile-size must be at least 64 bytes")
+        bench_hostile.size_override = arguments.hostile_size
     if arguments.write_docs is not None and arguments.names:
         parser.error("--write-docs needs a run of every module (no NAME)")
     scale = "quick" if arguments.quick else "full"

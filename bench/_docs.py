@@ -134,6 +134,7 @@ def write_docs(path: Path, run: RunInfo, results: Sequence[Result | Skipped]) ->
             f"blocks no benchmark fills: {stale or 'none'}"
         )
     path.write_text(
-        _BLOCK.sub(lambda m: f"{m.group(1)}{tables[m.group(2)]}\n{m.group(4)}", text),
+        # Blank lines around each table: Markdown would read it into the comment's HTML block.
+        _BLOCK.sub(lambda m: f"{m.group(1)}\n{tables[m.group(2)]}\n\n{m.group(4)}", text),
         encoding="utf-8",
     )

@@ -11,7 +11,8 @@ then n combining marks of one class and n of another, which canonical reordering
 (NFC, NFKC) sorts in time quadratic in n. Padded to 1 MiB of UTF-8 they take
 minutes to normalise; bounded first, as they must be, they cost nothing. Quick mode
 uses 4 KiB values (2,047 code points), still over every input limit, so it exercises
-the same refusal while an unbounded path costs milliseconds, not minutes.
+the same refusal while an unbounded path costs milliseconds, not minutes;
+`--hostile-size BYTES` sets another size (for a full run of code that is still slow).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ PASSWORD = "correct horse battery staple"  # noqa: S105 - a benchmark account
 WRONG = "a wrong password, long enough"
 FULL_SIZE = 1 << 20  # bytes of UTF-8
 QUICK_SIZE = 4 << 10
+size_override: int | None = None  # `python -m bench --hostile-size BYTES`
 
 
 def hostile(size: int, *, suffix: str = "") -> str:
@@ -68,7 +70,7 @@ def _no_reset(auth: Auth, email: str) -> None:
 
 
 def benchmarks(scale: Scale) -> Iterator[Case]:
-    size = QUICK_SIZE if scale == "quick" else FULL_SIZE
+    size = size_override or (QUICK_SIZE if scale == "quick" else FULL_SIZE)
     parameters = QUICK if scale == "quick" else RFC_9106_LOW_MEMORY
     password = hostile(size)
     email = hostile(size, suffix="@example.com")
@@ -78,7 +80,7 @@ def benchmarks(scale: Scale) -> Iterator[Case]:
         throttle = Throttle(per_account=FailureLimit(failures=10_000, window=timedelta(seconds=1)))
         auth = Auth(store, password_hashing=parameters, throttle=throttle)
         auth.create_account(email=EMAIL, password=PASSWORD)
-        value = f"{size >> 20} MiB" if size >= FULL_SIZE else f"{size >> 10} KiB"
+        value = f"{size / (1 << 20):g} MiB" if size >= 1 << 20 else f"{size / 1024:g} KiB"
         argon2 = (
             f"t={parameters.time_cost}, {parameters.memory_cost // 1024} MiB, "
             f"p={parameters.parallelism}"
