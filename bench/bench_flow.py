@@ -34,6 +34,7 @@ from bench import _postgres
 from bench._harness import Case, Scale, Skipped
 from bench._transport import InProcessTransport, catch_strays, install
 from bpart_auth import Auth, GoogleProvider, MemoryStore, MicrosoftProvider, SQLStore
+from bpart_auth.providers.google import GOOGLE_ISSUER
 from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle, FakeMicrosoft
 
 if TYPE_CHECKING:
@@ -59,7 +60,10 @@ class _Rig:
     def __init__(self, provider_name: str, store: AccountStore) -> None:
         self.provider_name = provider_name
         if provider_name == "google":
-            self.fake: Any = FakeGoogle(client_secret=CLIENT_SECRET)
+            # The fake at Google's own address, so the provider is configured exactly as
+            # in production (Google's discovery URL, issuer and endpoint hosts); the
+            # transport, and catch_strays around every use, keep it all in process.
+            self.fake: Any = FakeGoogle(client_secret=CLIENT_SECRET, base_url=GOOGLE_ISSUER)
         else:
             self.fake = FakeMicrosoft(tenant="organizations", client_secret=CLIENT_SECRET)
         self.transport: InProcessTransport = install(self.fake)
@@ -74,10 +78,7 @@ class _Rig:
         provider: GoogleProvider | MicrosoftProvider
         if provider_name == "google":
             provider = GoogleProvider(
-                client_id=client_id,
-                client_secret=CLIENT_SECRET,
-                metadata_url=self.fake.metadata_url,
-                session=session,
+                client_id=client_id, client_secret=CLIENT_SECRET, session=session
             )
         else:
             provider = MicrosoftProvider(
@@ -203,6 +204,6 @@ def benchmarks(scale: Scale) -> Iterator[Case | Skipped]:
                 if isinstance(store, str):
                     yield Skipped(group="flow", name=name, reason=store)
                     continue
-                rig = _Rig(provider_name, store)
+                rig = _Rig(provider_name, store)  # no network at construction
                 with catch_strays(rig.transport):
                     yield _case(rig, label)

@@ -189,6 +189,10 @@ def test_catch_strays_routes_and_counts_another_sessions_requests():
     transport.add_callback("POST", URL, callback=_token_endpoint)
     with catch_strays(transport), requests.Session() as own_session:
         response = own_session.post(URL, data={"code": "xyz"}, timeout=1)
+        with pytest.raises(requests.ConnectionError, match="no in-process route"):
+            own_session.get("https://example.com/", timeout=1)
+        transport.session().post(URL, data={"code": "mounted"}, timeout=1)
     assert response.json() == {"code": "xyz"}
-    assert transport.strays == 1
+    assert transport.strays == 2
+    assert transport.request_count == 2
     assert requests.Session().get_adapter(URL) is not transport  # restored afterwards
