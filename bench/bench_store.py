@@ -13,8 +13,8 @@ lookups should stay flat (target <= 1.5).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import os
 import random
 import sqlite3
 import sys
@@ -25,7 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench._harness import Case, Scale
+from bench import _postgres as _postgres_db
+from bench._harness import Case, Scale, Skipped
 from bpart_auth import Identity
 from bpart_auth._email import normalize_email
 from bpart_auth.store._schema import dump_time
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
 TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
 NOW = datetime(2026, 11, 26, 9, 30, 15, 123456, tzinfo=timezone.utc)
-POSTGRES_URL = os.environ.get(
-    "BPART_AUTH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 KEYS = 1000
 
 ACCOUNT = (
@@ -204,38 +202,29 @@ def _sqlite(sizes: list[int]) -> Iterator[Case]:
                 store.close()
 
 
-def _postgres(sizes: list[int]) -> Iterator[Case]:
-    try:
-        import psycopg  # noqa: PLC0415 - only when PostgreSQL is benchmarked
-
-        libpq_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-        psycopg.connect(libpq_url, connect_timeout=3, autocommit=True).close()
-    except Exception as exc:  # noqa: BLE001 - any failure means: skip PostgreSQL
-        _note(f"postgresql: skipped, {POSTGRES_URL} does not answer ({exc})")
+def _postgres(sizes: list[int]) -> Iterator[Case | Skipped]:
+    reason = _postgres_db.unavailable()
+    if reason is not None:
+        yield Skipped(group="store-postgresql", name="every lookup", reason=reason)
         return
-    run = uuid.uuid4().hex[:8]
-    schemas = {size: f"bpart_bench_{run}_{_label(size).lower()}" for size in sizes}
-    stores: dict[int, SQLStore] = {}
-    raw: list[Any] = []
-    admin = psycopg.connect(libpq_url, autocommit=True)
-    try:
+    import psycopg  # noqa: PLC0415 - only when PostgreSQL is benchmarked
+
+    with contextlib.ExitStack() as stack:
+        stores: dict[int, SQLStore] = {}
         for size in sizes:
-            schema = schemas[size]
-            admin.execute(f"CREATE SCHEMA {schema}")
-            options = f"-csearch_path={schema}"
-            store = stores[size] = SQLStore(
-                POSTGRES_URL, engine_options={"connect_args": {"options": options}}
-            )
-            store.upgrade_schema()
+            options = stack.enter_context(_postgres_db.schema(f"store_{_label(size).lower()}"))
+            store = stores[size] = _postgres_db.store(options)
+            stack.callback(store.close)
 
             def connect(options: str = options) -> Any:  # noqa: ANN401 - a psycopg connection
-                return psycopg.connect(libpq_url, options=options)
+                return psycopg.connect(_postgres_db.LIBPQ_URL, options=options)
 
             started = time.perf_counter()
             _fill_postgres(connect, size)
             _note(f"postgresql: {size:,} accounts loaded in {time.perf_counter() - started:.1f} s")
-            connection = psycopg.connect(libpq_url, options=options, autocommit=True)
-            raw.append(connection)
+            connection = stack.enter_context(
+                psycopg.connect(_postgres_db.LIBPQ_URL, options=options, autocommit=True)
+            )
 
             def execute(
                 sql: str, values: tuple[Any, ...], c: psycopg.Connection[Any] = connection
@@ -244,21 +233,13 @@ def _postgres(sizes: list[int]) -> Iterator[Case]:
 
             yield from _cases("postgresql", size, store, execute, "%s")
         yield from _flat("postgresql", stores[sizes[0]], stores[sizes[-1]], sizes[-1])
-    finally:
-        for connection in raw:
-            connection.close()
-        for store in stores.values():
-            store.close()
-        for schema in schemas.values():
-            admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        admin.close()
 
 
 def _note(text: str) -> None:
     print(f"  {text}", file=sys.stderr, flush=True)
 
 
-def benchmarks(scale: Scale) -> Iterator[Case]:
+def benchmarks(scale: Scale) -> Iterator[Case | Skipped]:
     sizes = [1_000, 10_000] if scale == "quick" else [1_000, 100_000, 1_000_000]
     yield from _sqlite(sizes)
     yield from _postgres(sizes)
