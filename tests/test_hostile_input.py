@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from bpart_auth import Auth, AuthError, MemoryStore
+from bpart_auth import Auth, AuthError, FailureLimit, MemoryStore, MemoryThrottle, Throttle
 from bpart_auth.store.sql import SQLStore
 from bpart_auth.testing import CHEAP_FOR_TESTS
 
@@ -107,7 +107,7 @@ class World:
     invite_id: str
     invite_token: str
     reset_token: str
-    valid: dict[str, Any] = field(default_factory=dict)
+    renewals: int = 0
 
     def snapshot(self) -> object:
         """Everything a failed call must leave as it was."""
@@ -132,6 +132,14 @@ class World:
                 for table in tables
             )
 
+    def renew(self) -> None:
+        """A pending invitation and a live reset token, for calls that use one up."""
+        self.renewals += 1
+        _, self.invite_token = self.auth.invites.create(f"invitee{self.renewals}@example.com")
+        reset_token = self.auth.passwords.begin_reset("boss@example.com")
+        assert reset_token is not None
+        self.reset_token = reset_token
+
     def begin(self, provider: str) -> tuple[str, dict[str, str]]:
         """A fresh flow with `provider` and the callback its fake would send."""
         start = self.auth.begin_sign_in(provider, redirect_uri=CALLBACK)
@@ -147,8 +155,13 @@ def world(request, tmp_path, fakes):
         store: Any = MemoryStore()
     else:
         store = SQLStore(f"sqlite:///{tmp_path / 'hostile.db'}", create_schema=True)
+    # Limits high enough that every example reaches the password check, on the
+    # store's own throttle backend where it has one (SQLStore's table takes the keys).
+    limit = FailureLimit(failures=10_000, window=timedelta(hours=1))
+    backend = store.throttle_backend() if isinstance(store, SQLStore) else MemoryThrottle()
     auth = Auth(
         store,
+        throttle=Throttle(backend=backend, per_account=limit, per_address=limit),
         secret_key=SECRET,
         providers=[google.provider(), microsoft.provider()],
         redirect_uri=CALLBACK,
@@ -224,7 +237,7 @@ ENTRY_POINTS: dict[str, Any] = {
         w.invite_token, password=v
     ),
     "invites.accept.name": lambda w, v: w.auth.invites.accept_with_password(
-        w.invite_token, password="x", name=v
+        w.invite_token, password=PASSWORD, name=v
     ),
     "invites.begin_accept.token": lambda w, v: w.auth.invites.begin_accept("microsoft", v),
     "invites.begin_accept.provider": lambda w, v: w.auth.invites.begin_accept(v, w.invite_token),
@@ -257,6 +270,9 @@ ENTRY_POINTS: dict[str, Any] = {
 # Callback parameters, one at a time, over a real flow of each provider.
 CALLBACK_KEYS = ["state", "code", "iss", "error", "error_description", "admin_consent", "tenant"]
 
+# Entry points whose success uses up the invitation or reset token of the world.
+USING_UP = ("invites.accept.", "complete_reset.")
+
 SLOW = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -268,6 +284,8 @@ SLOW = settings(
 @SLOW
 @given(value=hostile)
 def test_any_value_at_each_entry_point(world, entry_point, value):
+    if entry_point.startswith(USING_UP):
+        world.renew()
     only_auth_errors(world, lambda: ENTRY_POINTS[entry_point](world, value))
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from bpart_auth.store.base import AccountStore
 
 _FLOW_STATE: Final = "flow_state"
+_MAX_PROVIDER_NAME: Final = 64  # "google", "microsoft", a third party's short name
 # Every callback parameter a provider, msal or this module reads (RFC 6749 4.1.2 and
 # 4.1.2.1, RFC 9207 `iss`, Entra's `error_subcode` and admin-consent redirect). No
 # other parameter is ever looked at, so no other needs checking.
@@ -129,10 +130,13 @@ class FlowService:
 
         `redirect_uri` None means the one configured on `Auth`.
         """
-        provider = self._providers.get(provider_name)
+        # The name often comes from the request's path (`/login/<provider>`).
+        named = text_problem(provider_name, limit=_MAX_PROVIDER_NAME) is None
+        provider = self._providers.get(provider_name) if named else None
         sealer = self._settings.sealer
         if provider is None or sealer is None:
-            raise errors.ConfigurationError(detail=f"Auth: no provider {provider_name!r}")
+            shown = repr(provider_name) if named else "of that name"
+            raise errors.ConfigurationError(detail=f"Auth: no provider {shown}")
         if redirect_uri is None:
             redirect_uri = self._settings.redirect_uri
         if redirect_uri is None:
