@@ -243,6 +243,23 @@ def test_which_addresses_count_together(clock, first, second, shared):
     assert throttled is shared
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        pytest.param("203.0.113.9, " * 100_000, id="one-megabyte-header"),
+        pytest.param("203.0.113.9\ud800", id="lone-surrogate"),
+    ],
+)
+def test_an_unbounded_client_address_is_throttled_under_one_key(clock, address):
+    throttle = Throttle(
+        per_address=FailureLimit(failures=2, window=timedelta(minutes=15)), clock=clock
+    )
+    throttle.failed(email="ann@example.com", client_address=address)
+    throttle.failed(email="bob@example.com", client_address=address + " ")
+    assert retry_after(throttle, email="cat@example.com", client_address=address) is not None
+    assert retry_after(throttle, email="cat@example.com", client_address=HOME) is None
+
+
 @pytest.mark.parametrize("bad", [pytest.param("", id="empty"), pytest.param("  ", id="blank")])
 def test_an_empty_client_address_is_invalid_input(throttle, bad):
     with pytest.raises(InvalidInput) as caught:

@@ -75,6 +75,9 @@ __all__ = [
 
 _MAX_FAILURES: Final = 10_000
 _MAX_WINDOW: Final = timedelta(days=7)
+# An IPv6 address with a zone id and an embedded IPv4 one fits easily; a proxy's
+# comma-separated list should be split by the app before it gets here.
+_MAX_ADDRESS_INPUT: Final = 256
 _SWEEP_EVERY: Final = 60.0  # seconds of clock time between MemoryThrottle clean-ups
 
 
@@ -325,6 +328,11 @@ def _account_key(email: str) -> str:
 def _address_key(client_address: str) -> str:
     if not isinstance(client_address, str):
         raise InvalidInput(field="client_address", detail="client_address must be a str or None")
+    problem = text_problem(client_address, limit=_MAX_ADDRESS_INPUT)
+    if problem is not None:
+        # An app may take the address from a header the client sets (X-Forwarded-For):
+        # an over-long or unencodable one shares one bucket, parsed and hashed never.
+        return _digest("address", f"unusable address: {problem}")
     text = client_address.strip()
     if not text:
         raise InvalidInput(
