@@ -193,7 +193,8 @@ def test_create_account_on_an_unmigrated_database_says_to_migrate_first(url, cap
     assert status == 1
     assert capsys.readouterr().err == (
         "bpart-auth: configuration_error: the database has no bpart_auth tables yet: "
-        "run `bpart-auth migrate` on this URL first\n"
+        "run `bpart-auth migrate` on this URL first (or call SQLStore.upgrade_schema(), "
+        "or pass create_schema=True)\n"
     )
 
 

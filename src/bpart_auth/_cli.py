@@ -85,19 +85,9 @@ def _open_store(url: str) -> SQLStore:
 
 def _require_current_schema(store: SQLStore) -> None:
     """Refuse, saying what to run, unless the schema is the one this bpart-auth uses."""
-    from bpart_auth.store._migrations import (  # noqa: PLC0415 - needs the sql extra
-        SCHEMA_VERSION,
-        newer_schema,
-    )
+    from bpart_auth.store._migrations import require_current  # noqa: PLC0415 - the sql extra
 
-    version = store.schema_version()
-    if version > SCHEMA_VERSION:
-        raise newer_schema(version, SCHEMA_VERSION)
-    if version < SCHEMA_VERSION:
-        state = "has no bpart_auth tables yet" if version == 0 else f"is at version {version}"
-        raise errors.ConfigurationError(
-            detail=f"the database {state}: run `bpart-auth migrate` on this URL first"
-        )
+    require_current(store.schema_version())
 
 
 def _migrate(url: str, out: TextIO) -> int:

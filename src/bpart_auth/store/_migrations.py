@@ -86,6 +86,23 @@ def newer_schema(version: int, supported: int) -> ConfigurationError:
     )
 
 
+def require_current(version: int) -> None:
+    """Refuse a database whose schema is not the one this bpart_auth uses, saying what to run.
+
+    Raises:
+        ConfigurationError: The schema is missing, older (run `bpart-auth migrate`) or
+            newer (upgrade the package).
+    """
+    if version > SCHEMA_VERSION:
+        raise newer_schema(version, SCHEMA_VERSION)
+    if version < SCHEMA_VERSION:
+        state = "has no bpart_auth tables yet" if version == 0 else f"is at version {version}"
+        raise ConfigurationError(
+            detail=f"the database {state}: run `bpart-auth migrate` on this URL first "
+            f"(or call SQLStore.upgrade_schema(), or pass create_schema=True)"
+        )
+
+
 def _read_version(connection: Connection) -> int:
     if not inspect(connection).has_table(_schema.schema_versions.name):
         return 0

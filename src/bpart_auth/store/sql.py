@@ -30,7 +30,7 @@ from bpart_auth.store._engine import (
     translated_errors,
     write_transaction,
 )
-from bpart_auth.store._migrations import SCHEMA_VERSION, current_version, newer_schema, upgrade
+from bpart_auth.store._migrations import current_version, require_current, upgrade
 from bpart_auth.store._queries import (
     Reads,
     account_from_row,
@@ -505,15 +505,7 @@ class SQLStore:
                     version = upgrade(self._engine)
                 else:
                     version = current_version(self._engine)
-            if version > SCHEMA_VERSION:
-                raise newer_schema(version, SCHEMA_VERSION)
-            if version < SCHEMA_VERSION:
-                state = "has no bpart_auth tables" if version == 0 else f"is at version {version}"
-                raise errors.ConfigurationError(
-                    detail=f"the database {state}; this bpart_auth needs schema version "
-                    f"{SCHEMA_VERSION}: run `bpart-auth migrate <url>` (or call "
-                    "SQLStore.upgrade_schema()) once, or pass create_schema=True"
-                )
+            require_current(version)
             self._ready.set()
 
     @contextlib.contextmanager
