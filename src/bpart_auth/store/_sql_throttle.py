@@ -53,6 +53,11 @@ class SQLThrottle:
             .limit(bindparam("one")),
             store._engine,  # noqa: SLF001 - same package
         )
+        self._any = DirectRead.compile(
+            # At most `failures` rows per key: `record_failure` deletes the rest.
+            select(_table.c.id).where(_table.c.key == bindparam("key")),
+            store._engine,  # noqa: SLF001 - same package
+        )
 
     def retry_after(self, key: str, *, limit: FailureLimit, now: float) -> float | None:
         """See `ThrottleBackend.retry_after`."""
@@ -89,5 +94,9 @@ class SQLThrottle:
     def reset(self, key: str) -> None:
         """See `ThrottleBackend.reset`."""
         key = checked(key, "key", THROTTLE_KEY_LENGTH)
+        # Every successful sign-in resets its account, which almost never has failures:
+        # look first, so the usual case is one read instead of a write transaction.
+        if not self._store._read(self._any, key=key):  # noqa: SLF001 - same package
+            return
         with self._store._transaction() as connection:  # noqa: SLF001 - same package
             connection.execute(delete(_table).where(_table.c.key == key))
