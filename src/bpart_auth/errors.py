@@ -440,7 +440,12 @@ class InvalidCredentials(AuthError):
 
 
 class AccountDisabled(AuthError):
-    """The account is disabled; raised only after its credentials checked out."""
+    """The account is disabled, so it can do nothing.
+
+    At sign-in and at a password change it is raised only after the password or
+    provider identity checked out, so it tells nothing to someone who has neither.
+    Acting for a disabled account (linking, inviting) raises it too.
+    """
 
     code: ClassVar[ErrorCode] = "account_disabled"
     default_message = "This account is disabled. Please contact your administrator."

@@ -78,8 +78,9 @@ class Account:
             in IDNA form (`ann@xn--bcher-kva.example`): compare and send mail with
             it, and show `display_email` to people.
         created_at: When the account was created.
-        credentials_changed_at: Last change of password or linked identities. An
-            app compares it with the time a session started to end older sessions.
+        credentials_changed_at: Last change of password or linked identities, or
+            the moment the account was disabled: every session stamped before it
+            ends (`auth.sessions.account`).
         name: Display name; may be empty.
         password_hash: The argon2id hash, or None for an account without a
             password. Never shown in `repr`.
