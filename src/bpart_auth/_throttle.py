@@ -311,18 +311,18 @@ def _digest(kind: str, value: str) -> str:
 
 
 def _account_key(email: str) -> str:
+    try:
+        return _digest("account", normalize_email(email))  # bounds it before any work
+    except InvalidEmail:
+        pass
     # A malformed email is still throttled: it is someone guessing all the same.
     problem = text_problem(email, limit=MAX_EMAIL_INPUT)
     if problem is not None:
-        # Not a str, over-long or not encodable: refused before any normalisation
-        # (quadratic in the length for a crafted string), so it costs microseconds.
-        # The reason is the key, so every such attempt shares one stable bucket.
+        # Not a str, over-long or not encodable: never normalised (quadratic in the
+        # length for a crafted string), so it costs microseconds. The reason is the
+        # key, so every such attempt shares one stable bucket.
         return _digest("account", f"unusable email: {problem}")
-    try:
-        address = normalize_email(email)
-    except InvalidEmail:
-        address = unicodedata.normalize("NFC", email.strip()).casefold()
-    return _digest("account", address)
+    return _digest("account", unicodedata.normalize("NFC", email.strip()).casefold())
 
 
 def _address_key(client_address: str) -> str:
