@@ -448,6 +448,14 @@ def test_policy_violations(password, email, code):
         ),
         pytest.param("ann likes long passphrases", "ann@example.com", id="contains-local"),
         pytest.param("Tr0ub4dor&3 but longer", "ann@example.com", id="composition-free"),
+        # An email the app passes as typed is bounded before NFKC, like any input:
+        # one that is no usable address matches no password.
+        pytest.param(
+            "correct horse battery staple",
+            "a" + "\u0301" * 500_000 + "\u0316" * 500_000 + "@example.com",
+            id="email-nfkc-bomb",
+        ),
+        pytest.param("correct horse battery staple", "ann\ud800@example.com", id="email-surrogate"),
     ],
 )
 def test_policy_accepts(password, email):

@@ -38,7 +38,7 @@ from argon2.exceptions import (
     VerifyMismatchError,
 )
 
-from bpart_auth._input import MAX_PASSWORD_INPUT, text_problem
+from bpart_auth._input import MAX_EMAIL_INPUT, MAX_PASSWORD_INPUT, text_problem
 from bpart_auth._pwned import PwnedPasswords
 from bpart_auth._weak_passwords import is_common, too_simple
 from bpart_auth.errors import (
@@ -412,7 +412,14 @@ class PasswordHasher:
 
 
 def _email_forms(email: str) -> set[str]:
-    """The address and its local part, folded as passwords are, in Unicode and ASCII form."""
+    """The address and its local part, folded as passwords are, in Unicode and ASCII form.
+
+    No forms for an address that is not a bounded, encodable str (an app may hand
+    `PasswordPolicy.check` the email as typed): it is never normalised, and no
+    password can be such an address anyway.
+    """
+    if text_problem(email, limit=MAX_EMAIL_INPUT) is not None:
+        return set()
     address = unicodedata.normalize("NFKC", email.strip()).casefold()
     local, at, domain = address.rpartition("@")
     forms = {address}
