@@ -112,8 +112,11 @@ class MemoryStore:
         """See `AccountRecords.update_account`."""
         new_email = None if email is None else clean_email(email)
         new_name = None if name is None else check_name(name)
-        if disabled and now is None:
-            raise disabling_needs_now()
+        disabled_at = None
+        if disabled:
+            if now is None:
+                raise disabling_needs_now()
+            disabled_at = now
         with self._lock:
             account = self._existing(account_id)
             if new_email is not None and new_email != account.email:
@@ -121,18 +124,16 @@ class MemoryStore:
                     raise errors.EmailAlreadyRegistered
                 del self._account_by_email[account.email]
                 self._account_by_email[new_email] = account_id
-            if disabled and now is not None:
+            if disabled_at is not None:
                 self._drop_reset_tokens(account_id)
-                self._revoke_invites_by(account_id, now)
+                self._revoke_invites_by(account_id, disabled_at)
             return self._save(
                 dataclasses.replace(
                     account,
                     email=account.email if new_email is None else new_email,
                     name=account.name if new_name is None else new_name,
                     disabled=account.disabled if disabled is None else disabled,
-                    credentials_changed_at=(
-                        now if disabled and now is not None else account.credentials_changed_at
-                    ),
+                    credentials_changed_at=disabled_at or account.credentials_changed_at,
                 )
             )
 
