@@ -115,14 +115,16 @@ class _Rig:
             start = self.auth.begin_sign_in("google")
         else:
             start = self.auth.begin_link("microsoft", account_id=self.account.id)
-        outcome = self.auth.complete(state=start.state, params=self._authorize(start.url))
+        outcome = self.auth.complete(
+            sealed_flow=start.sealed_flow, params=self._authorize(start.url)
+        )
         assert outcome.account.id == self.account.id  # noqa: S101 - the rig must be right
 
     def fresh(self) -> Callable[[], object]:
         """A flow begun and authorized now; the call that completes it, once."""
         start = self.auth.begin_sign_in(self.provider_name)  # type: ignore[arg-type]
         params = self._authorize(start.url)
-        return lambda: self.auth.complete(state=start.state, params=params)
+        return lambda: self.auth.complete(sealed_flow=start.sealed_flow, params=params)
 
     def probe(self) -> tuple[float, float]:
         """HTTP requests per complete, and how many of them bypassed the given session."""

@@ -60,14 +60,15 @@ def test_every_begin_uses_the_default_callback_and_completes(auth, fakes):
         starts, CALLBACK
     )
     signed_in = auth.complete(
-        state=starts["sign_in"].state,
+        sealed_flow=starts["sign_in"].sealed_flow,
         params=google.authorize(starts["sign_in"].url, email="ann@example.com"),
     )
     linked = auth.complete(
-        state=starts["link"].state, params=microsoft.authorize(starts["link"].url, oid="oid-ann")
+        sealed_flow=starts["link"].sealed_flow,
+        params=microsoft.authorize(starts["link"].url, oid="oid-ann"),
     )
     registered = auth.complete(
-        state=starts["accept"].state, params=microsoft.authorize(starts["accept"].url)
+        sealed_flow=starts["accept"].sealed_flow, params=microsoft.authorize(starts["accept"].url)
     )
     assert (signed_in.kind, signed_in.account.id) == ("signed_in", ann.id)
     assert (linked.kind, linked.account.id) == ("linked", ann.id)
@@ -157,7 +158,9 @@ def test_stamps_survive_the_stores_round_trip(request, fakes, clock, backend):
     signed_in = auth.sign_in_with_password("ann@example.com", PASSWORD)
     clock.now += timedelta(microseconds=1)
     start = auth.begin_link("microsoft", account_id=created.id)
-    linked = auth.complete(state=start.state, params=microsoft.authorize(start.url)).account
+    linked = auth.complete(
+        sealed_flow=start.sealed_flow, params=microsoft.authorize(start.url)
+    ).account
     clock.now += timedelta(microseconds=1)
     unlinked = auth.unlink(created.id, "microsoft")
     stamps = [auth.sessions.stamp(account) for account in (created, signed_in, linked, unlinked)]
@@ -183,7 +186,7 @@ def test_a_link_from_this_session_gives_the_stamp_that_keeps_it(auth, fakes, clo
     before = auth.sessions.stamp(ann)
     clock.now += timedelta(seconds=1)
     start = auth.begin_link("microsoft", account_id=ann.id)
-    outcome = auth.complete(state=start.state, params=microsoft.authorize(start.url))
+    outcome = auth.complete(sealed_flow=start.sealed_flow, params=microsoft.authorize(start.url))
     assert auth.sessions.account(before) is None
     assert auth.sessions.account(auth.sessions.stamp(outcome.account)) == outcome.account
 

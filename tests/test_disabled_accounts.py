@@ -40,7 +40,7 @@ class World:
     ann_id: str
 
     def complete(self, start, params):
-        return self.auth.complete(state=start.state, params=params)
+        return self.auth.complete(sealed_flow=start.sealed_flow, params=params)
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -65,7 +65,7 @@ def ann(auth):
 
 def sign_in(auth, fake, **user):
     start = auth.begin_sign_in("google", redirect_uri=CALLBACK)
-    return auth.complete(state=start.state, params=fake.authorize(start.url, **user))
+    return auth.complete(sealed_flow=start.sealed_flow, params=fake.authorize(start.url, **user))
 
 
 def test_the_authorization_url_carries_state_nonce_and_pkce(auth, fake):
@@ -78,7 +78,7 @@ def test_the_authorization_url_carries_state_nonce_and_pkce(auth, fake):
     assert len(query["nonce"]) >= 43
     assert query["redirect_uri"] == CALLBACK
     assert set(query["scope"].split()) == {"openid", "email", "profile"}
-    assert query["state"] not in start.state  # sealed: nothing readable
+    assert query["state"] not in start.sealed_flow  # sealed: nothing readable
     assert "code_verifier" not in start.url
 
 
@@ -188,7 +188,7 @@ def test_a_code_exchanged_with_the_wrong_verifier_is_refused(auth, fake, ann):
     # The attacker injects a code obtained for another flow into this one.
     injected = {**params, "state": dict(parse_qsl(urlsplit(second.url).query))["state"]}
     with pytest.raises(ProviderError) as caught:
-        auth.complete(state=second.state, params=injected)
+        auth.complete(sealed_flow=second.sealed_flow, params=injected)
     assert caught.value.provider_code == "invalid_grant"
 
 
@@ -197,13 +197,13 @@ def test_a_callback_without_state_is_refused(auth, fake, ann):
     params = fake.authorize(start.url)
     del params["state"]
     with pytest.raises(InvalidFlowState):
-        auth.complete(state=start.state, params=params)
+        auth.complete(sealed_flow=start.sealed_flow, params=params)
 
 
 @pytest.mark.parametrize("state", ["", "garbage", "v1.AAAA", "v2." + "A" * 100])
 def test_garbage_state_is_refused(auth, state):
     with pytest.raises(InvalidFlowState):
-        auth.complete(state=state, params={"state": "x", "code": "y"})
+        auth.complete(sealed_flow=state, params={"state": "x", "code": "y"})
 
 
 def test_keys_and_discovery_are_fetched_once(auth, fake, ann):
@@ -275,7 +275,9 @@ def test_construction_makes_no_network_call(monkeypatch, store):
 def test_odd_callback_state_values_are_invalid_flow_state(auth, value):
     start = auth.begin_sign_in("google", redirect_uri=CALLBACK)
     with pytest.raises(InvalidFlowState):
-        auth.complete(state=start.state, params={"state": value, "code": "c", "iss": value})
+        auth.complete(
+            sealed_flow=start.sealed_flow, params={"state": value, "code": "c", "iss": value}
+        )
 
 
 def test_provider_names(auth, store):
@@ -362,13 +364,13 @@ def test_a_bad_callback_parameter_is_refused_before_anything_runs(
     auth.create_account(email="ann@example.com")
     start, params = callback_for(auth, fake)
     with pytest.raises(InvalidFlowState) as caught:
-        auth.complete(state=start.state, params={**params, name: value})
+        auth.complete(sealed_flow=start.sealed_flow, params={**params, name: value})
     assert caught.value.code == "invalid_flow_state"
     assert caught.value.detail.startswith(f"callback parameter {name}: ")
     assert detail in caught.value.detail
     assert "/token" not in fake.requests_seen  # no code exchange
     # Nothing ran: the flow is still unused, and its real callback completes.
-    assert auth.complete(state=start.state, params=params).kind == "signed_in"
+    assert auth.complete(sealed_flow=start.sealed_flow, params=params).kind == "signed_in"
 
 
 @pytest.mark.parametrize(
@@ -381,7 +383,7 @@ def test_a_bad_callback_parameter_is_refused_before_anything_runs(
 )
 def test_params_must_be_a_mapping(auth, params):
     with pytest.raises(InvalidFlowState) as caught:
-        auth.complete(state="", params=params)
+        auth.complete(sealed_flow="", params=params)
     assert caught.value.detail.startswith("callback parameters must be a mapping")
 
 
@@ -391,14 +393,16 @@ def test_parameters_nobody_reads_are_never_looked_at(served, store):
     ann = auth.create_account(email="ann@example.com")
     start, params = callback_for(auth, fake)
     odd = {"authuser": ["0", "1"], "prompt": None, "scope": 12, "hd": "\ud800"}
-    assert auth.complete(state=start.state, params={**params, **odd}).account.id == ann.id
+    assert (
+        auth.complete(sealed_flow=start.sealed_flow, params={**params, **odd}).account.id == ann.id
+    )
 
 
 @pytest.mark.parametrize(("value", "detail"), BAD_VALUES)
 def test_a_bad_state_argument_is_refused_before_any_crypto(auth, value, detail):
     with pytest.raises(InvalidFlowState) as caught:
-        auth.complete(state=value, params={"state": "s", "code": "c"})
-    assert caught.value.detail.startswith("state: ")
+        auth.complete(sealed_flow=value, params={"state": "s", "code": "c"})
+    assert caught.value.detail.startswith("sealed_flow: ")
     assert detail in caught.value.detail
 
 
@@ -501,7 +505,7 @@ def test_token_endpoint_answers_are_typed(served, store, status, body, code, det
     ann = auth.create_account(email="ann@example.com")
     start, params = callback_for(auth, fake)
     with pytest.raises(ProviderError) as caught:
-        auth.complete(state=start.state, params=params)
+        auth.complete(sealed_flow=start.sealed_flow, params=params)
     assert caught.value.code == code
     assert detail in caught.value.detail
     assert list(store.list_identities(ann.id)) == []
@@ -514,7 +518,7 @@ def test_a_compressed_answer_is_bounded_once_decompressed(served, store):
     auth = make_auth(store, fake)
     start, params = callback_for(auth, fake)
     with pytest.raises(ProviderUnavailable) as caught:
-        auth.complete(state=start.state, params=params)
+        auth.complete(sealed_flow=start.sealed_flow, params=params)
     assert "answer larger than 1048576 bytes" in caught.value.detail
 
 
@@ -532,7 +536,7 @@ def test_token_endpoint_network_failures_are_provider_unavailable(served, store,
     auth = make_auth(store, fake)
     start, params = callback_for(auth, fake)
     with pytest.raises(ProviderUnavailable) as caught:
-        auth.complete(state=start.state, params=params)
+        auth.complete(sealed_flow=start.sealed_flow, params=params)
     assert caught.value.code == "provider_unavailable"
     assert type(failure).__name__ in caught.value.detail
 
@@ -544,7 +548,7 @@ def test_a_token_endpoint_oauth_error_keeps_error_and_description(served, store)
     auth = make_auth(store, fake)
     start, params = callback_for(auth, fake)
     with pytest.raises(ProviderError) as caught:
-        auth.complete(state=start.state, params=params)
+        auth.complete(sealed_flow=start.sealed_flow, params=params)
     error = caught.value
     assert type(error) is ProviderError
     assert (error.provider_code, error.oauth_error) == ("invalid_grant", "invalid_grant")

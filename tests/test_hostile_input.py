@@ -145,7 +145,7 @@ class World:
         start = self.auth.begin_sign_in(provider, redirect_uri=CALLBACK)
         fake = self.google if provider == "google" else self.microsoft
         params = fake.authorize(start.url, email="boss@example.com")
-        return start.state, params
+        return start.sealed_flow, params
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -249,10 +249,12 @@ ENTRY_POINTS: dict[str, Any] = {
     "begin_link.return_to": lambda w, v: w.auth.begin_link(
         "microsoft", account_id=w.admin_id, return_to=v
     ),
-    "complete.state": lambda w, v: w.auth.complete(state=v, params=w.begin("google")[1]),
-    "complete.params": lambda w, v: w.auth.complete(state=w.begin("google")[0], params=v),
+    "complete.sealed_flow": lambda w, v: w.auth.complete(
+        sealed_flow=v, params=w.begin("google")[1]
+    ),
+    "complete.params": lambda w, v: w.auth.complete(sealed_flow=w.begin("google")[0], params=v),
     "complete.signed_in_account_id": lambda w, v: w.auth.complete(
-        state=(flow := w.begin("google"))[0], params=flow[1], signed_in_account_id=v
+        sealed_flow=(flow := w.begin("google"))[0], params=flow[1], signed_in_account_id=v
     ),
     "unlink.provider": lambda w, v: w.auth.unlink(w.admin_id, v),
     "unlink.account_id": lambda w, v: w.auth.unlink(v, "google"),
@@ -329,7 +331,7 @@ def test_callback_parameter(world, provider, key, data):
     state, params = world.begin(provider)
     valid = params.get(key, "")
     params = {**params, key: data.draw(st.one_of(hostile, mutated(valid or "x")))}
-    only_auth_errors(world, lambda: world.auth.complete(state=state, params=params))
+    only_auth_errors(world, lambda: world.auth.complete(sealed_flow=state, params=params))
 
 
 @SLOW
@@ -337,13 +339,13 @@ def test_callback_parameter(world, provider, key, data):
 def test_mutated_sealed_state(world, data):
     state, params = world.begin("google")
     forged = data.draw(mutated(state))
-    only_auth_errors(world, lambda: world.auth.complete(state=forged, params=params))
+    only_auth_errors(world, lambda: world.auth.complete(sealed_flow=forged, params=params))
 
 
 def test_the_world_is_usable(world):
     """The fixture's valid values work, so the properties above start from real ones."""
     state, params = world.begin("google")
-    outcome = world.auth.complete(state=state, params=params)
+    outcome = world.auth.complete(sealed_flow=state, params=params)
     assert outcome.kind == "signed_in"
     assert outcome.account.id == world.admin_id
     assert world.auth.invites.check(world.invite_token).email == "manager@example.com"

@@ -84,11 +84,13 @@ def state_of(start):
 
 def via_microsoft(auth, microsoft, start, **user):
     user.setdefault("oid", OID)
-    return auth.complete(state=start.state, params=microsoft.authorize(start.url, **user))
+    return auth.complete(
+        sealed_flow=start.sealed_flow, params=microsoft.authorize(start.url, **user)
+    )
 
 
 def via_google(auth, google, start, **user):
-    return auth.complete(state=start.state, params=google.authorize(start.url, **user))
+    return auth.complete(sealed_flow=start.sealed_flow, params=google.authorize(start.url, **user))
 
 
 def test_invite_then_accept_with_microsoft_then_sign_in(auth, microsoft, admin, store):
@@ -122,7 +124,7 @@ def test_accept_with_password_then_link_microsoft_then_sign_in(auth, google, mic
 
     start = auth.begin_link("microsoft", account_id=ann.id, redirect_uri=CALLBACK)
     linked = auth.complete(
-        state=start.state,
+        sealed_flow=start.sealed_flow,
         params=microsoft.authorize(start.url, oid=OID),
         signed_in_account_id=ann.id,
     )
@@ -388,7 +390,7 @@ def test_a_link_flow_never_completes_for_another_account(auth, microsoft, admin,
     start = auth.begin_link("microsoft", account_id=admin.id, redirect_uri=CALLBACK)
     with pytest.raises(InvalidFlowState):
         auth.complete(
-            state=start.state,
+            sealed_flow=start.sealed_flow,
             params=microsoft.authorize(start.url, oid=OID),
             signed_in_account_id=ann.id,
         )
@@ -494,13 +496,13 @@ def test_fifty_concurrent_acceptances_make_one_account(request, google, microsof
     for index in range(25):
         start = auth.invites.begin_accept("microsoft", token, redirect_uri=CALLBACK)
         oid = f"aaaaaaaa-0000-0000-0000-{index:012d}"
-        callbacks.append((start.state, microsoft.authorize(start.url, oid=oid)))
+        callbacks.append((start.sealed_flow, microsoft.authorize(start.url, oid=oid)))
 
     def accept(index):
         if index % 2:
             return auth.invites.accept_with_password(token, password=PASSWORD)
         state, params = callbacks[index // 2]
-        return auth.complete(state=state, params=params).account
+        return auth.complete(sealed_flow=state, params=params).account
 
     outcomes = race(50, accept)
     winners = [o for o in outcomes if not isinstance(o, BaseException)]

@@ -61,7 +61,7 @@ def link(store, account, tenant=WORK, oid=OID):
 
 def sign_in(auth, fake, **user):
     start = auth.begin_sign_in("microsoft", redirect_uri=CALLBACK)
-    return auth.complete(state=start.state, params=fake.authorize(start.url, **user))
+    return auth.complete(sealed_flow=start.sealed_flow, params=fake.authorize(start.url, **user))
 
 
 @pytest.fixture
@@ -268,7 +268,7 @@ def test_entra_error_redirects_are_mapped(store, organizations, params, error, c
     start = auth.begin_sign_in("microsoft", redirect_uri=CALLBACK)
     state = dict(x.split("=", 1) for x in start.url.split("?", 1)[1].split("&"))["state"]
     with pytest.raises(error) as caught:
-        auth.complete(state=start.state, params={**params, "state": state})
+        auth.complete(sealed_flow=start.sealed_flow, params={**params, "state": state})
     assert type(caught.value) is error
     assert caught.value.provider_code == code
     assert caught.value.oauth_error == params["error"]
@@ -355,9 +355,9 @@ def test_callback_iss_is_checked(store, organizations, iss, refused):
         params["iss"] = iss
     if refused:
         with pytest.raises(InvalidFlowState):
-            auth.complete(state=start.state, params=params)
+            auth.complete(sealed_flow=start.sealed_flow, params=params)
     else:
-        assert auth.complete(state=start.state, params=params).account.id == ann.id
+        assert auth.complete(sealed_flow=start.sealed_flow, params=params).account.id == ann.id
 
 
 @pytest.mark.parametrize(("answer", "granted"), [("True", True), ("False", False)])
@@ -368,7 +368,7 @@ def test_the_admins_return_from_the_consent_link_is_its_own_answer(
     params = {"admin_consent": answer, "tenant": WORK}
     for state in ("", auth.begin_sign_in("microsoft", redirect_uri=CALLBACK).state):
         with pytest.raises(AdminConsentAnswered) as caught:
-            auth.complete(state=state, params=params)
+            auth.complete(sealed_flow=state, params=params)
         assert (caught.value.code, caught.value.tenant) == ("admin_consent_answered", WORK)
         assert caught.value.granted is granted
         assert "If they approved it, you can now sign in with Microsoft." in str(caught.value)
@@ -380,13 +380,13 @@ def test_a_callback_with_a_code_is_never_taken_for_an_admin_consent_answer(store
     start = auth.begin_sign_in("microsoft", redirect_uri=CALLBACK)
     params = {**organizations.authorize(start.url, oid=OID), "admin_consent": "True"}
     with pytest.raises(IdentityNotLinked):
-        auth.complete(state=start.state, params=params)
+        auth.complete(sealed_flow=start.sealed_flow, params=params)
 
 
 def test_without_microsoft_an_admin_consent_redirect_is_an_invalid_flow_state(store):
     auth = Auth(store, secret_key="a unit-test secret key of 32+ bytes")
     with pytest.raises(InvalidFlowState):
-        auth.complete(state="", params={"admin_consent": "True", "tenant": WORK})
+        auth.complete(sealed_flow="", params={"admin_consent": "True", "tenant": WORK})
 
 
 # Hostile input at each boundary: tenants, the callback, the token endpoint, discovery.
@@ -504,10 +504,10 @@ def test_bad_callback_parameters_are_invalid_flow_state(store, organizations, na
     start = auth.begin_sign_in("microsoft", redirect_uri=CALLBACK)
     params = organizations.authorize(start.url)
     with pytest.raises(InvalidFlowState) as caught:
-        auth.complete(state=start.state, params={**params, name: value})
+        auth.complete(sealed_flow=start.sealed_flow, params={**params, name: value})
     assert caught.value.detail.startswith(f"callback parameter {name}: ")
     assert "/organizations/oauth2/v2.0/token" not in organizations.requests_seen
-    assert auth.complete(state=start.state, params=params).account.id == ann.id
+    assert auth.complete(sealed_flow=start.sealed_flow, params=params).account.id == ann.id
 
 
 @pytest.mark.parametrize(
@@ -522,7 +522,7 @@ def test_bad_callback_parameters_are_invalid_flow_state(store, organizations, na
 def test_a_mangled_admin_consent_redirect_is_invalid_flow_state(store, organizations, params):
     auth, _ = make(store, organizations)
     with pytest.raises(InvalidFlowState) as caught:
-        auth.complete(state="", params=params)
+        auth.complete(sealed_flow="", params=params)
     assert caught.value.code == "invalid_flow_state"
 
 
@@ -538,7 +538,7 @@ def test_a_mangled_admin_consent_redirect_is_invalid_flow_state(store, organizat
 def test_the_admin_consent_tenant_is_kept_only_as_a_tenant_id(store, organizations, tenant, kept):
     auth, _ = make(store, organizations)
     with pytest.raises(AdminConsentAnswered) as caught:
-        auth.complete(state="", params={"admin_consent": "True", "tenant": tenant})
+        auth.complete(sealed_flow="", params={"admin_consent": "True", "tenant": tenant})
     assert caught.value.tenant == kept
 
 
@@ -546,7 +546,7 @@ def test_a_callback_without_code_or_error_is_a_provider_error(store, organizatio
     auth, _ = make(store, organizations)
     start = auth.begin_sign_in("microsoft", redirect_uri=CALLBACK)
     with pytest.raises(ProviderError) as caught:
-        auth.complete(state=start.state, params={"state": entra_state(start)})
+        auth.complete(sealed_flow=start.sealed_flow, params={"state": entra_state(start)})
     assert type(caught.value) is ProviderError
     assert caught.value.detail == "callback without code or error"
 

@@ -59,7 +59,10 @@ SAMPLES = {
         identity=identity(), email="ann@example.com", email_verified=True, claims={"tid": "t"}
     ),
     "FlowStart": lambda: FlowStart(
-        url="https://idp.example/authorize", state="sealed", expires_at=NOW
+        url="https://idp.example/authorize",
+        state="oauth-state",
+        sealed_flow="v1.sealed",
+        expires_at=NOW,
     ),
     "Outcome": lambda: Outcome(
         kind="linked", account=account(), identity=identity(), message="Linked."
@@ -106,7 +109,8 @@ def test_accounts_differ_when_a_field_differs():
 def test_password_hash_and_state_never_appear_in_repr():
     assert "argon2" not in repr(account())
     start = SAMPLES["FlowStart"]()
-    assert "sealed" not in repr(start)
+    assert "v1.sealed" not in repr(start)
+    assert "oauth-state" in repr(start)  # public: it is in the URL
 
 
 def test_account_password_and_enabled_flags():

@@ -163,7 +163,7 @@ def login_with(request, provider):
     except AuthError as error:
         messages.error(request, str(error))
         return redirect("/login")
-    request.session["bpart_state"] = start.state
+    request.session["bpart_state"] = start.sealed_flow
     return redirect(start.url)
 
 
@@ -172,7 +172,7 @@ def callback(request):
     me = _account(request)
     try:
         outcome = _auth().complete(
-            state=request.session.pop("bpart_state", ""),
+            sealed_flow=request.session.pop("bpart_state", ""),
             params=request.GET.dict(),
             signed_in_account_id=me and me.id,
         )
@@ -206,7 +206,7 @@ def link(request, account, provider):
     except AuthError as error:
         messages.error(request, str(error))
         return redirect("/profile")
-    request.session["bpart_state"] = start.state
+    request.session["bpart_state"] = start.sealed_flow
     return redirect(start.url)
 
 
@@ -257,7 +257,7 @@ def accept_with(request, token, provider):
     except AuthError as error:
         messages.error(request, str(error))
         return redirect(f"/invite/{token}")
-    request.session["bpart_state"] = start.state
+    request.session["bpart_state"] = start.sealed_flow
     return redirect(start.url)
 
 

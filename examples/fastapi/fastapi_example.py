@@ -105,7 +105,7 @@ def create_app(auth: Auth, *, secret_key: str, https_only: bool = True) -> FastA
     app.state.auth = auth
 
     def begin(request, flow):  # keep the flow's sealed state, send the browser to the provider
-        request.session["bpart_state"] = flow.state
+        request.session["bpart_state"] = flow.sealed_flow
         return RedirectResponse(flow.url, 303)
 
     def sign_in(request, account, notice):
@@ -129,7 +129,7 @@ def create_app(auth: Auth, *, secret_key: str, https_only: bool = True) -> FastA
         me = auth.sessions.account(session.get("account"))
         try:
             outcome = auth.complete(
-                state=session.pop("bpart_state", ""),
+                sealed_flow=session.pop("bpart_state", ""),
                 params=dict(request.query_params),
                 signed_in_account_id=me and me.id,
             )

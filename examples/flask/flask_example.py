@@ -50,7 +50,7 @@ def create_app(auth: Auth, *, secret_key: str, secure_cookies: bool = True) -> F
         return render_template_string(TEMPLATES["layout"] + TEMPLATES[name], **context)
 
     def go(start):  # a redirect flow: keep its sealed state, send the browser to the provider
-        session["bpart_state"] = start.state
+        session["bpart_state"] = start.sealed_flow
         return redirect(start.url)
 
     def sign_in(account, message):
@@ -96,7 +96,9 @@ def create_app(auth: Auth, *, secret_key: str, secure_cookies: bool = True) -> F
     @app.get("/auth/callback")  # the one callback: sign-in, linking and invitations
     def callback():
         state, account_id = session.pop("bpart_state", ""), g.account and g.account.id
-        outcome = auth.complete(state=state, params=request.args, signed_in_account_id=account_id)
+        outcome = auth.complete(
+            sealed_flow=state, params=request.args, signed_in_account_id=account_id
+        )
         return sign_in(outcome.account, outcome.message)
 
     @app.post("/link/<any(google, microsoft):provider>")

@@ -18,7 +18,7 @@ from bpart_auth.passwords import (
     PasswordHasher,
     PasswordPolicy,
 )
-from bpart_auth.services.flows import FlowService, FlowSettings
+from bpart_auth.services.flows import FlowService, FlowSettings, callback_parameters
 from bpart_auth.services.invites import InviteService
 from bpart_auth.services.passwords import PasswordService
 from bpart_auth.services.sessions import SessionService
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from bpart_auth.models import Account, FlowStart, Outcome, ProviderName
     from bpart_auth.providers.base import Provider
+    from bpart_auth.services.sessions import Session
     from bpart_auth.store.base import AccountStore
 
 
@@ -100,7 +101,7 @@ class Auth:
     ) -> None:
         self._store = store
         self._clock = clock
-        self.sessions = SessionService(store=store, redirect_uri=redirect_uri)
+        self.sessions = SessionService(store=store, redirect_uri=redirect_uri, clock=clock)
         """The app's session: stamps and the cross-origin check (`SessionService`)."""
         providers_by_name = _index_providers(providers)
         sealer = None
@@ -153,6 +154,7 @@ class Auth:
             hasher=self._hasher,
             events=self._events,
             clock=clock,
+            sessions=self.sessions,
         )
         """Invitations (`InviteService`)."""
 
@@ -293,23 +295,25 @@ class Auth:
         self,
         provider: ProviderName,
         *,
+        session: Session | None = None,
         redirect_uri: str | None = None,
         return_to: str | None = None,
     ) -> FlowStart:
-        """Start signing in with a provider.
+        """Start signing in with a provider: redirect the browser to `start.url`.
 
-        Store `start.state` in the user's session, then redirect to `start.url`.
-        The provider sends the browser back to `redirect_uri`; hand that request's
-        query parameters to `complete`.
+        With `session=` (the app's session), the flow is kept there under its OAuth
+        `state`, so each tab can finish its own flow; `complete(params,
+        session=session)` finds it. Without, keep `start.sealed_flow` yourself.
 
         Args:
             provider: `"google"` or `"microsoft"`, as configured.
+            session: The app's session (any mutable mapping).
             redirect_uri: Your callback URL, registered with the provider; by
                 default the one given to `Auth`.
             return_to: A same-site path to come back to afterwards (on the outcome).
 
         Returns:
-            The URL to redirect to and the sealed state to keep.
+            The URL to redirect to, the OAuth `state` and the sealed flow.
 
         Raises:
             ConfigurationError: The provider is not configured, or no `redirect_uri`
@@ -317,15 +321,19 @@ class Auth:
             InvalidReturnTo: `return_to` is not a same-site relative path.
             ProviderUnavailable: The provider's discovery document could not be read.
         """
-        return self._flows.begin(
+        start = self._flows.begin(
             provider, intent="sign_in", redirect_uri=redirect_uri, return_to=return_to
         )
+        if session is not None:
+            self.sessions.keep_flow(session, start)
+        return start
 
     def begin_link(
         self,
         provider: ProviderName,
         *,
-        account_id: str,
+        session: Session | None = None,
+        account_id: str | None = None,
         redirect_uri: str | None = None,
         return_to: str | None = None,
     ) -> FlowStart:
@@ -337,41 +345,70 @@ class Auth:
 
         Args:
             provider: `"google"` or `"microsoft"`, as configured.
-            account_id: The signed-in account.
+            session: The app's session: the account is the one signed in to it, and
+                the flow is kept in it (see `begin_sign_in`).
+            account_id: Without `session=`: the signed-in account.
             redirect_uri: Your callback URL; by default the one given to `Auth`.
             return_to: A same-site path to come back to afterwards (on the outcome).
 
         Raises:
+            SignInRequired: `session` is signed in to no account (or it has ended).
             AccountNotFound: No account has this id.
             AccountDisabled: The account is disabled.
-            ConfigurationError: The provider is not configured, or no `redirect_uri`
-                was given here or to `Auth`.
+            ConfigurationError: The provider is not configured, no `redirect_uri`
+                was given here or to `Auth`, neither `session` nor `account_id` was
+                given, or `account_id` is not the session's account.
         """
-        account = self.get_account(account_id)
+        if session is not None:
+            signed_in = self.sessions.current(session)
+            if signed_in is None:
+                raise errors.SignInRequired
+            if account_id is not None and account_id != signed_in.id:
+                raise errors.ConfigurationError(
+                    detail="begin_link: account_id is not the session's account"
+                )
+            account = signed_in
+        elif account_id is None:
+            raise errors.ConfigurationError(detail="begin_link needs session= or account_id=")
+        else:
+            account = self.get_account(account_id)
         if account.disabled:
             raise errors.AccountDisabled
-        return self._flows.begin(
+        start = self._flows.begin(
             provider,
             intent="link",
             redirect_uri=redirect_uri,
             return_to=return_to,
             account_id=account.id,
         )
+        if session is not None:
+            self.sessions.keep_flow(session, start)
+        return start
 
     def complete(
         self,
-        *,
-        state: str,
         params: Mapping[str, str],
+        *,
+        session: Session | None = None,
+        sealed_flow: str | None = None,
         signed_in_account_id: str | None = None,
     ) -> Outcome:
         """Finish any redirect flow (sign-in, link, invitation), from the callback request.
 
+        With `session=`, the flow is the one `begin_*` kept in that session for the
+        callback's `state` (a flow begun in another session is refused), and the
+        session is updated: a sign-in or a registration signs the account in to a
+        fresh session (`sessions.sign_in`), a link keeps the session signed in
+        (`sessions.refresh`), and a link flow completes only while the session is
+        signed in to the account that began it. Without `session=`, give the
+        `sealed_flow` you kept, and `signed_in_account_id`; then sign in yourself.
+
         Args:
-            state: The sealed state `begin_*` returned (from the session; pop it).
             params: The callback's query parameters.
-            signed_in_account_id: The account signed in to this session, if any. A
-                link flow then completes only for that same account.
+            session: The app's session, given to `begin_*` too.
+            sealed_flow: Without `session=`: `start.sealed_flow`, as you kept it.
+            signed_in_account_id: Without `session=`: the account signed in to this
+                session, if any. A link flow then completes only for that account.
 
         Returns:
             What happened: `outcome.kind` is `"signed_in"`, `"linked"` or
@@ -379,10 +416,12 @@ class Auth:
             and `return_to`.
 
         Raises:
-            InvalidFlowState: The state is missing, tampered with, expired, used
-                before, or does not match the callback (another flow or provider);
-                or `params` is not a mapping, or a parameter the protocol reads is
-                not a str of at most 16384 characters (a list, None, a number).
+            ConfigurationError: Both `session` and `sealed_flow` were given.
+            InvalidFlowState: The flow is missing (not in this session), tampered
+                with, expired, used before, or does not match the callback (another
+                flow or provider); or `params` is not a mapping, or a parameter the
+                protocol reads is not a str of at most 16384 characters (a list,
+                None, a number).
             ConsentDeclined: The user declined at the provider.
             AdminConsentRequired: The user's organization must approve the app.
             ProviderError: The provider refused (a subclass says how).
@@ -394,7 +433,29 @@ class Auth:
                 `InviteEmailMismatch`, when the provider's email must be the invited
                 one and is not.
         """
-        return self._flows.complete(state, params, signed_in_account_id=signed_in_account_id)
+        if session is None:
+            return self._flows.complete(
+                sealed_flow,
+                params,
+                signed_in_account_id=signed_in_account_id,
+            )
+        if sealed_flow is not None or signed_in_account_id is not None:
+            raise errors.ConfigurationError(
+                detail="complete: with session=, the session holds the flow and the account"
+            )
+        clean = callback_parameters(params)
+        sealed = self.sessions.take_flow(session, clean.get("state"))
+        outcome = self._flows.complete(
+            sealed if sealed is not None else "",
+            clean,
+            # A link completes only for the account this session is signed in to.
+            signed_in_account_id=self.sessions.signed_in_account_id(session) or "",
+        )
+        if outcome.kind == "linked":
+            self.sessions.refresh(session, outcome.account)
+        else:
+            self.sessions.sign_in(session, outcome.account)
+        return outcome
 
     def unlink(self, account_id: str, provider: ProviderName) -> Account:
         """Remove the account's identity of a provider: the account as it is now.

@@ -110,6 +110,7 @@ __all__ = [
     "ProviderError",
     "ProviderUnavailable",
     "ResetTokenExpired",
+    "SignInRequired",
     "StoreUnavailable",
     "TenantNotAllowed",
     "TooManyAttempts",
@@ -149,6 +150,7 @@ ErrorCode = Literal[
     "reset_token_invalid",
     "reset_token_expired",
     "invalid_flow_state",
+    "sign_in_required",
     "provider_error",
     "consent_declined",
     "admin_consent_answered",
@@ -577,6 +579,13 @@ class InvalidFlowState(AuthError):
 
     code: ClassVar[ErrorCode] = "invalid_flow_state"
     default_message = "Your sign-in took too long or was interrupted. Please start again."
+
+
+class SignInRequired(AuthError):
+    """The request needs a signed-in session and has none (or it has ended)."""
+
+    code: ClassVar[ErrorCode] = "sign_in_required"
+    default_message = "Please sign in first."
 
 
 class AdminConsentAnswered(AuthError):

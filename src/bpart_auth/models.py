@@ -288,16 +288,23 @@ class Invite:
 class FlowStart:
     """The start of a redirect flow (`begin_sign_in`, `begin_link`, `begin_accept`).
 
-    The app stores `state` in its session and redirects the browser to `url`.
+    Redirect the browser to `url`. With `session=`, `begin_*` has kept the flow in
+    the app's session already; without, keep `sealed_flow` yourself and give it back
+    to `Auth.complete(params, sealed_flow=...)`.
 
     Attributes:
         url: The provider's authorization URL.
-        state: Sealed, opaque flow state; give it back to `Auth.complete`.
-        expires_at: After this moment `complete` refuses the state.
+        state: The OAuth `state` of this flow: public, random, in `url`; the callback
+            brings it back as its `state` parameter. Not a secret and not enough to
+            complete the flow.
+        sealed_flow: The sealed, opaque flow state (encrypted, authenticated): what
+            `complete` needs besides the callback. Not in `repr`.
+        expires_at: After this moment `complete` refuses the flow.
     """
 
     url: str
-    state: str = field(repr=False)
+    state: str
+    sealed_flow: str = field(repr=False)
     expires_at: datetime
 
 

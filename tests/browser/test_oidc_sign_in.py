@@ -47,7 +47,7 @@ def sign_in_app(auth: Auth, callback_url: str) -> flask.Flask:
     @app.get("/sign-in/<provider>")
     def begin(provider):
         start = auth.begin_sign_in(provider, redirect_uri=callback_url)
-        flask.session["bpart_state"] = start.state
+        flask.session["bpart_state"] = start.sealed_flow
         return flask.redirect(start.url)
 
     @app.get("/auth/callback")
@@ -56,7 +56,7 @@ def sign_in_app(auth: Auth, callback_url: str) -> flask.Flask:
         if state is None:
             return '<h1 id="error">No sign-in in progress</h1>', 400
         try:
-            outcome = auth.complete(state=state, params=flask.request.args.to_dict())
+            outcome = auth.complete(sealed_flow=state, params=flask.request.args.to_dict())
         except AuthError as error:
             return f'<h1 id="error" data-code="{error.code}">{escape(str(error))}</h1>', 400
         return (

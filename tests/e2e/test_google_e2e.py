@@ -53,7 +53,7 @@ def auth(oidc_server, store):
 def sign_in(server, auth, login, **begin):
     start = auth.begin_sign_in("google", redirect_uri=server.redirect_uri, **begin)
     params = server.authorize(start.url, login=login)
-    return auth.complete(state=start.state, params=params)
+    return auth.complete(sealed_flow=start.sealed_flow, params=params)
 
 
 def test_first_sign_in_by_verified_email_then_by_remembered_identity(oidc_server, auth, store):
@@ -108,17 +108,19 @@ def test_hosted_domain_is_checked_against_the_hd_claim(oidc_server, store):
 def test_tampered_state_is_refused(oidc_server, auth):
     start = auth.begin_sign_in("google", redirect_uri=oidc_server.redirect_uri)
     params = oidc_server.authorize(start.url, login="ann")
-    tampered = start.state[:-4] + ("AAAA" if not start.state.endswith("AAAA") else "BBBB")
+    tampered = start.sealed_flow[:-4] + (
+        "AAAA" if not start.sealed_flow.endswith("AAAA") else "BBBB"
+    )
     with pytest.raises(InvalidFlowState):
-        auth.complete(state=tampered, params=params)
+        auth.complete(sealed_flow=tampered, params=params)
 
 
 def test_replayed_callback_is_refused(oidc_server, auth):
     start = auth.begin_sign_in("google", redirect_uri=oidc_server.redirect_uri)
     params = oidc_server.authorize(start.url, login="ann")
-    assert auth.complete(state=start.state, params=params).kind == "signed_in"
+    assert auth.complete(sealed_flow=start.sealed_flow, params=params).kind == "signed_in"
     with pytest.raises(InvalidFlowState) as caught:
-        auth.complete(state=start.state, params=params)
+        auth.complete(sealed_flow=start.sealed_flow, params=params)
     assert "completed already" in caught.value.detail
 
 
@@ -138,7 +140,7 @@ def test_expired_state_is_refused(oidc_server, store):
     params = oidc_server.authorize(start.url, login="ann")
     now[0] += timedelta(minutes=11)
     with pytest.raises(InvalidFlowState):
-        auth.complete(state=start.state, params=params)
+        auth.complete(sealed_flow=start.sealed_flow, params=params)
 
 
 def test_states_swapped_between_flows_are_refused(oidc_server, auth):
@@ -146,7 +148,7 @@ def test_states_swapped_between_flows_are_refused(oidc_server, auth):
     second = auth.begin_sign_in("google", redirect_uri=oidc_server.redirect_uri)
     params = oidc_server.authorize(first.url, login="ann")
     with pytest.raises(InvalidFlowState):
-        auth.complete(state=second.state, params=params)
+        auth.complete(sealed_flow=second.sealed_flow, params=params)
 
 
 def test_a_callback_from_another_issuer_is_refused(oidc_server, auth):
@@ -154,7 +156,7 @@ def test_a_callback_from_another_issuer_is_refused(oidc_server, auth):
     params = dict(oidc_server.authorize(start.url, login="ann"))
     params["iss"] = oidc_server.microsoft_issuer()
     with pytest.raises(InvalidFlowState) as caught:
-        auth.complete(state=start.state, params=params)
+        auth.complete(sealed_flow=start.sealed_flow, params=params)
     assert "iss" in caught.value.detail
 
 

@@ -30,7 +30,7 @@ def auth(oidc_server, tmp_path):
 
 def finish(server, auth, start, login, **complete):
     return auth.complete(
-        state=start.state, params=server.authorize(start.url, login=login), **complete
+        sealed_flow=start.sealed_flow, params=server.authorize(start.url, login=login), **complete
     )
 
 

@@ -57,7 +57,7 @@ def make_auth(server, store, **settings):
 def sign_in(server, auth, login):
     start = auth.begin_sign_in("microsoft", redirect_uri=server.redirect_uri)
     params = server.authorize(start.url, login=login)
-    return auth.complete(state=start.state, params=params)
+    return auth.complete(sealed_flow=start.sealed_flow, params=params)
 
 
 def test_refused_before_linking_even_with_the_same_email_then_works_once_linked(oidc_server, store):
@@ -133,10 +133,10 @@ def test_tampered_and_replayed_state_are_refused(oidc_server, store):
     start = auth.begin_sign_in("microsoft", redirect_uri=oidc_server.redirect_uri)
     params = oidc_server.authorize(start.url, login="work")
     with pytest.raises(InvalidFlowState):
-        auth.complete(state=start.state[:-3] + "xyz", params=params)
-    assert auth.complete(state=start.state, params=params).account.id == ann.id
+        auth.complete(sealed_flow=start.sealed_flow[:-3] + "xyz", params=params)
+    assert auth.complete(sealed_flow=start.sealed_flow, params=params).account.id == ann.id
     with pytest.raises(InvalidFlowState):
-        auth.complete(state=start.state, params=params)
+        auth.complete(sealed_flow=start.sealed_flow, params=params)
 
 
 def test_states_swapped_between_providers_are_refused(oidc_server, store):
@@ -153,13 +153,13 @@ def test_states_swapped_between_providers_are_refused(oidc_server, store):
     microsoft_params = oidc_server.authorize(microsoft_start.url, login="work")
     google_params = oidc_server.authorize(google_start.url, login="ann")
     with pytest.raises(InvalidFlowState):
-        auth.complete(state=google_start.state, params=microsoft_params)
+        auth.complete(sealed_flow=google_start.sealed_flow, params=microsoft_params)
     with pytest.raises(InvalidFlowState):
-        auth.complete(state=microsoft_start.state, params=google_params)
+        auth.complete(sealed_flow=microsoft_start.sealed_flow, params=google_params)
     # A Microsoft callback carrying the Google flow's state: the Google issuer is expected.
     forged = {**microsoft_params, "state": google_params["state"]}
     with pytest.raises(InvalidFlowState):
-        auth.complete(state=google_start.state, params=forged)
+        auth.complete(sealed_flow=google_start.sealed_flow, params=forged)
 
 
 def test_a_single_tenant_app_pins_its_tenant(oidc_server, store):

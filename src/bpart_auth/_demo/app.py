@@ -103,7 +103,7 @@ class _Views:
 
     def go(self, start: FlowStart) -> Response:
         """Keep the sealed flow state in the session; send the browser to the provider."""
-        session[FLOW] = start.state
+        session[FLOW] = start.sealed_flow
         return redirect(self.fakes.browser_url(start.url) if self.fakes else start.url)
 
     def sign_in(self, account: Account, message: str, to: str = "/") -> Response:
@@ -156,7 +156,7 @@ class _Views:
     def callback(self) -> Response:
         """The one callback: sign-in, linking and invitations all come back here."""
         outcome = self.auth.complete(
-            state=session.pop(FLOW, ""),
+            sealed_flow=session.pop(FLOW, ""),
             params=request.args,
             signed_in_account_id=g.account.id if g.account else None,
         )

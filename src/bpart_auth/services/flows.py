@@ -156,10 +156,12 @@ class FlowService:
         url, extra = provider.authorization_url(flow)
         if extra:
             flow = dataclasses.replace(flow, extra=extra)
-        return FlowStart(url=url, state=sealer.seal(flow), expires_at=flow.expires_at)
+        return FlowStart(
+            url=url, state=flow.state, sealed_flow=sealer.seal(flow), expires_at=flow.expires_at
+        )
 
     def complete(
-        self, sealed: str, params: Mapping[str, str], *, signed_in_account_id: str | None
+        self, sealed: object, params: Mapping[str, str], *, signed_in_account_id: str | None
     ) -> Outcome:
         """Open the state, check it against the callback once, and act on its intent.
 
@@ -169,8 +171,8 @@ class FlowService:
         """
         params = callback_parameters(params)
         problem = text_problem(sealed, limit=MAX_CALLBACK_VALUE)
-        if problem is not None:
-            raise errors.InvalidFlowState(detail=f"state: {problem}")
+        if problem is not None or not isinstance(sealed, str):
+            raise errors.InvalidFlowState(detail=f"sealed_flow: {problem}")
         if "admin_consent" in params and "code" not in params and "microsoft" in self._providers:
             # Unsigned: anyone can make this URL, so only its shape is believed.
             tenant = params.get("tenant", "")

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bpart_auth.models import Account, FlowStart, Invite, ProviderName
     from bpart_auth.passwords import PasswordHasher, PasswordPolicy
     from bpart_auth.services.flows import FlowService
+    from bpart_auth.services.sessions import Session, SessionService
     from bpart_auth.store.base import AccountStore
 
 DEFAULT_INVITE_LIFETIME: Final = timedelta(days=7)
@@ -41,7 +42,9 @@ class InviteService:
         hasher: PasswordHasher,
         events: Events,
         clock: Callable[[], datetime],
+        sessions: SessionService,
     ) -> None:
+        self._sessions = sessions
         self._store = store
         self._flows = flows
         self._policy = policy
@@ -169,16 +172,21 @@ class InviteService:
         provider: ProviderName,
         token: str,
         *,
+        session: Session | None = None,
         redirect_uri: str | None = None,
         return_to: str | None = None,
     ) -> FlowStart:
         """Start accepting an invitation by registering with Google or Microsoft.
 
-        Then `auth.complete(...)` returns an outcome of kind `"registered"`.
+        Redirect the browser to `start.url`; then `auth.complete(...)` returns an
+        outcome of kind `"registered"` (and, with `session=`, signs the new account
+        in to a fresh session).
 
         Args:
             provider: `"google"` or `"microsoft"`, as configured.
             token: The invitation token from the link.
+            session: The app's session: the flow is kept there (see
+                `Auth.begin_sign_in`); without it, keep `start.sealed_flow` yourself.
             redirect_uri: Your callback URL; by default the one given to `Auth`.
             return_to: A same-site path to come back to afterwards (on the outcome).
 
@@ -188,10 +196,13 @@ class InviteService:
                 was given here or to `Auth`.
         """
         self.check(token)
-        return self._flows.begin(
+        start = self._flows.begin(
             provider,
             intent="accept_invite",
             redirect_uri=redirect_uri,
             return_to=return_to,
             invite_token_hash=token_hash(token, purpose="invite"),
         )
+        if session is not None:
+            self._sessions.keep_flow(session, start)
+        return start

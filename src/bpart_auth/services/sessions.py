@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import MutableMapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from bpart_auth import errors
-from bpart_auth._input import text_problem
+from bpart_auth._input import MAX_CALLBACK_VALUE, text_problem
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
-    from bpart_auth.models import Account
+    from bpart_auth.models import Account, FlowStart
     from bpart_auth.store.base import AccountStore
+
+Session = MutableMapping[str, Any]
+"""The app's session: any mutable mapping (Flask's, Django's and Starlette's all are).
+
+bpart_auth writes JSON-safe values only (str, int, lists), under the two keys below,
+and always assigns them anew, so frameworks that save a session when one of its keys
+is set (Flask, Django) notice every change.
+"""
+
+ACCOUNT_KEY: Final = "bpart_auth.account"
+"""Where the session keeps its account's stamp (`SessionService.stamp`)."""
+FLOWS_KEY: Final = "bpart_auth.flows"
+"""Where the session keeps its pending redirect flows: `[state, sealed_flow, expiry]`."""
+MAX_PENDING_FLOWS: Final = 3
+"""Redirect flows a session keeps at once (one per tab); a fourth drops the oldest.
+
+A Microsoft flow seals to about 650 characters, so three stay well inside the 4 KB a
+browser keeps of a cookie session (Flask's and Starlette's default).
+"""
 
 # RFC 9110 section 9.2.1: the methods that change nothing, as Go's check has them.
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -61,9 +82,159 @@ class SessionService:
         True
     """
 
-    def __init__(self, *, store: AccountStore, redirect_uri: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        store: AccountStore,
+        redirect_uri: str | None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self._store = store
         self._origin = None if redirect_uri is None else _app_origin(redirect_uri)
+        self._clock = clock
+
+    # The app's session
+
+    def sign_in(self, session: Session, account: Account) -> None:
+        """Sign `account` in to the app's session: a fresh session, holding its stamp.
+
+        Call it after every first-factor success: `sign_in_with_password`,
+        `invites.accept_with_password`, `passwords.complete_reset` (`complete` with
+        `session=` calls it itself). The session is cleared first, so nothing planted
+        in it before (by an attacker who fixed the session, or a previous user)
+        survives: no session fixation. A session with a `cycle_key()` method
+        (Django's) also gets a new key, so a session id known before sign-in is
+        worthless after.
+
+        Raises:
+            AccountDisabled: The account is disabled.
+
+        Examples:
+            >>> from bpart_auth import Auth, MemoryStore
+            >>> auth = Auth(MemoryStore())
+            >>> ann = auth.create_account(email="ann@example.com")
+            >>> session = {"planted": "by someone else"}
+            >>> auth.sessions.sign_in(session, ann)
+            >>> auth.sessions.current(session) == ann, "planted" in session
+            (True, False)
+        """
+        if account.disabled:
+            raise errors.AccountDisabled
+        session.clear()
+        session[ACCOUNT_KEY] = self.stamp(account)
+        cycle_key = getattr(session, "cycle_key", None)
+        if callable(cycle_key):
+            cycle_key()
+
+    def current(self, session: Session) -> Account | None:
+        """The session's account, or None; call it on every request.
+
+        None when the session holds no account. When it holds one that is gone,
+        disabled, or whose credentials (password, linked identities) changed since
+        this session signed in (elsewhere: a reset, an unlink on another device),
+        the session is ended (`sign_out`) and None is returned.
+
+        Examples:
+            >>> from bpart_auth import Auth, MemoryStore
+            >>> auth = Auth(MemoryStore())
+            >>> ann = auth.create_account(email="ann@example.com")
+            >>> session = {}
+            >>> auth.sessions.sign_in(session, ann)
+            >>> _ = auth.disable_account(ann.id)
+            >>> auth.sessions.current(session), session
+            (None, {})
+        """
+        stamp = session.get(ACCOUNT_KEY)
+        if stamp is None:
+            return None
+        account = self.account(stamp)
+        if account is None:
+            self.sign_out(session)
+        return account
+
+    def refresh(self, session: Session, account: Account) -> None:
+        """Keep this session signed in after the user's own credentials change.
+
+        A new password, a link or an unlink changes the account's credentials, which
+        ends every session signed in before; call this with the updated account
+        (what `unlink`, `passwords.change` return) so the session that made the
+        change goes on. Nothing happens when the session is not signed in to that
+        account: this never signs anyone in (use `sign_in`).
+
+        Examples:
+            >>> from bpart_auth import Auth, MemoryStore
+            >>> from bpart_auth.testing import CHEAP_FOR_TESTS
+            >>> auth = Auth(MemoryStore(), password_hashing=CHEAP_FOR_TESTS)
+            >>> ann = auth.create_account(email="ann@example.com", password="a long passphrase")
+            >>> here, elsewhere = {}, {}
+            >>> auth.sessions.sign_in(here, ann)
+            >>> auth.sessions.sign_in(elsewhere, ann)
+            >>> ann = auth.passwords.change(ann.id, current="a long passphrase",
+            ...                             new="another long passphrase")
+            >>> auth.sessions.refresh(here, ann)
+            >>> auth.sessions.current(here) == ann, auth.sessions.current(elsewhere)
+            (True, None)
+        """
+        if _stamp_account_id(session.get(ACCOUNT_KEY)) == account.id:
+            session[ACCOUNT_KEY] = self.stamp(account)
+
+    def sign_out(self, session: Session) -> None:
+        """End the session: everything in it is dropped, pending flows included.
+
+        A session with a `flush()` method (Django's) is flushed: its data is deleted
+        from the session store and its key replaced.
+        """
+        flush = getattr(session, "flush", None)
+        if callable(flush):
+            flush()
+        else:
+            session.clear()
+
+    def signed_in_account_id(self, session: Session) -> str | None:
+        """The account id the session's stamp names, unchecked; None when it names none.
+
+        For a quick look only (no store read): `current` is the check.
+        """
+        return _stamp_account_id(session.get(ACCOUNT_KEY))
+
+    def keep_flow(self, session: Session, start: FlowStart) -> None:
+        """Keep a redirect flow in the session, under its OAuth `state` (`begin_*` does).
+
+        Several flows wait at once (one per tab); expired ones are dropped, and past
+        `MAX_PENDING_FLOWS` the oldest.
+        """
+        now = self._now_timestamp()
+        kept = [flow for flow in _pending_flows(session) if now is None or flow[2] > now]
+        kept = kept[-(MAX_PENDING_FLOWS - 1) :]
+        kept.append([start.state, start.sealed_flow, int(start.expires_at.timestamp()) + 1])
+        session[FLOWS_KEY] = kept
+
+    def take_flow(self, session: Session, state: object) -> str | None:
+        """Remove and return the sealed flow the session keeps for this OAuth `state`.
+
+        None when the session keeps no flow for it (begun in another session or
+        browser, completed already, dropped, or never begun). `complete` does this.
+        """
+        pending = _pending_flows(session)
+        if not pending:
+            return None
+        found = None
+        if isinstance(state, str) and text_problem(state, limit=MAX_CALLBACK_VALUE) is None:
+            wanted = state.encode()
+            for flow in pending:
+                if hmac.compare_digest(flow[0].encode(), wanted):
+                    found = flow
+        if found is None:
+            return None
+        rest = [flow for flow in pending if flow is not found]
+        if rest:
+            session[FLOWS_KEY] = rest
+        else:
+            session.pop(FLOWS_KEY, None)
+        return str(found[1])
+
+    def _now_timestamp(self) -> float | None:
+        return None if self._clock is None else self._clock().timestamp()
 
     def stamp(self, account: Account) -> str:
         """The one value a session keeps about its account: store it at sign-in.
@@ -182,6 +353,30 @@ class SessionService:
         if site is not None:
             return site.strip().lower() not in _TRUSTED_SITES
         return origin is None or _parse_origin(origin.strip()) != self._origin
+
+
+def _stamp_account_id(stamp: object) -> str | None:
+    """The account id in a stamp, or None when it is not one."""
+    if not isinstance(stamp, str) or text_problem(stamp, limit=_MAX_STAMP) is not None:
+        return None
+    _, _, account_id = stamp.partition(" ")
+    return account_id or None
+
+
+def _pending_flows(session: Session) -> list[list[Any]]:
+    """The session's pending flows, each `[state, sealed_flow, expiry]`; malformed ones skipped."""
+    value = session.get(FLOWS_KEY)
+    if not isinstance(value, list):
+        return []
+    return [
+        list(flow)
+        for flow in value[-MAX_PENDING_FLOWS:]
+        if isinstance(flow, (list, tuple))
+        and len(flow) == 3  # noqa: PLR2004 - the three fields above
+        and isinstance(flow[0], str)
+        and isinstance(flow[1], str)
+        and isinstance(flow[2], int)
+    ]
 
 
 def _parse_origin(url: str) -> _Origin | None:

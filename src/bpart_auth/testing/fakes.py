@@ -78,7 +78,7 @@ class FakeGoogle(_ResponsesContext):
         ...     ann = auth.create_account(email="ann@example.com")
         ...     start = auth.begin_sign_in("google", redirect_uri="https://app.test/cb")
         ...     params = google.authorize(start.url, email="ann@example.com")
-        ...     outcome = auth.complete(state=start.state, params=params)
+        ...     outcome = auth.complete(sealed_flow=start.sealed_flow, params=params)
         >>> outcome.kind, outcome.account.id == ann.id
         ('signed_in', True)
     """
@@ -210,7 +210,7 @@ class FakeMicrosoft(_ResponsesContext):
         ...     start = auth.begin_sign_in("microsoft", redirect_uri="https://app.test/cb")
         ...     params = microsoft.authorize(start.url, oid="oid-1")
         ...     try:
-        ...         auth.complete(state=start.state, params=params)
+        ...         auth.complete(sealed_flow=start.sealed_flow, params=params)
         ...     except IdentityNotLinked as error:
         ...         print(error.code)
         identity_not_linked
