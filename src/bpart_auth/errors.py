@@ -186,6 +186,8 @@ class AuthError(Exception):
             `{placeholders}` name the attributes that fill it.
         message: The end-user message (the same as `str(error)`).
         detail: The developer explanation, or None.
+        return_to: From `Auth.complete`, once the flow is known: the `return_to`
+            given to `begin_*` (the page the user began on), else None.
 
     Examples:
         >>> error = AuthError(detail="database said: disk full")
@@ -195,6 +197,9 @@ class AuthError(Exception):
 
     code: ClassVar[ErrorCode] = "auth_error"
     default_message: ClassVar[str] = "Something went wrong. Please try again."
+    return_to: str | None = None
+    """On an error from `Auth.complete` after its flow was opened: the flow's
+    `return_to` (the page the user began on), so the app can show the error there."""
 
     def __init__(self, message: str | None = None, *, detail: str | None = None) -> None:
         self.message = message if message is not None else self.default_message

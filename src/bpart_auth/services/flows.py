@@ -182,6 +182,17 @@ class FlowService:
                 detail=f"admin-consent redirect: {params.get('error', 'no error')[:200]}",
             )
         flow = self._open(sealed, params)
+        try:
+            return self._finish(flow, params, signed_in_account_id=signed_in_account_id)
+        except errors.AuthError as error:
+            # Where the user began, so an app can show the refusal there.
+            error.return_to = flow.return_to
+            raise
+
+    def _finish(
+        self, flow: FlowState, params: Mapping[str, str], *, signed_in_account_id: str | None
+    ) -> Outcome:
+        """Act on an opened flow's intent with the provider's answer."""
         if (
             flow.intent == "link"
             and signed_in_account_id is not None
