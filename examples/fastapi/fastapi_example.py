@@ -7,12 +7,12 @@ SQLStore with Google and Microsoft from environment variables (bottom of the fil
 bpart_auth is synchronous, so every route is a plain `def` (FastAPI runs it in its
 threadpool). Sessions are Starlette's `SessionMiddleware` (signed, not encrypted, cookies;
 needs `itsdangerous`): `SameSite=Lax`, so the provider's redirect back to `/auth/callback`
-carries them, `HttpOnly`, and `Secure` unless `https_only=False`. The session holds the
-account's stamp (`auth.sessions.stamp`: its id and the version of its credentials), a
-`notice` for the next `/me` or `/profile`, and while a redirect is under way the sealed
-flow state. Every sign-in starts a fresh session. `signed_in` reloads the account from
-its stamp on every request and ends the session when it is gone, disabled, or its
-credentials changed since (`auth.sessions.account`).
+carries them, `HttpOnly`, and `Secure` unless `https_only=False`. bpart_auth keeps its
+part of the session itself: `session=request.session` on `begin_*` keeps each redirect
+flow (several tabs each finish their own), `auth.complete(..., session=...)` signs the
+account in to a fresh session, and `auth.sessions.current` reloads the account on every
+request and ends the session when it is gone, disabled, or its credentials changed
+since. The app adds a `notice` for the next `/me` or `/profile`.
 
 Bodies are JSON, not forms: form parsing needs `python-multipart`. `same_origin` refuses
 any POST the browser does not vouch for as this app's own (`auth.sessions.cross_origin_refused`:
@@ -49,6 +49,7 @@ from bpart_auth import (
     ProviderName,
     TooManyAttempts,
 )
+from bpart_auth.services.sessions import ACCOUNT_KEY
 
 STATUS = {InvalidCredentials: 401, AccountDisabled: 403, InvalidInvite: 410, TooManyAttempts: 429}
 STATUS |= dict.fromkeys(
@@ -80,10 +81,9 @@ def same_origin(request: Request) -> None:  # CSRF: refuse what another site's p
 
 def signed_in(request: Request) -> Account:  # the account of this session, checked afresh
     session = request.session
-    account = request.app.state.auth.sessions.account(session.get("account"))
+    ended = ACCOUNT_KEY in session
+    account = request.app.state.auth.sessions.current(session)  # ends a stale session
     if account is None:
-        ended = "account" in session
-        session.clear()
         raise HTTPException(401, "Your session has ended." if ended else "Please sign in.")
     return account
 
@@ -104,13 +104,12 @@ def create_app(auth: Auth, *, secret_key: str, https_only: bool = True) -> FastA
     app.add_exception_handler(AuthError, refused)
     app.state.auth = auth
 
-    def begin(request, flow):  # keep the flow's sealed state, send the browser to the provider
-        request.session["bpart_state"] = flow.sealed_flow
+    def begin(flow):  # `begin_*(..., session=)` kept the flow: send the browser on
         return RedirectResponse(flow.url, 303)
 
     def sign_in(request, account, notice):
-        request.session.clear()  # a new session: nothing from before survives a sign-in
-        request.session.update(account=auth.sessions.stamp(account), notice=notice)
+        auth.sessions.sign_in(request.session, account)  # a fresh session: no fixation
+        request.session["notice"] = notice
         return {"id": account.id, "email": account.email, "name": account.name}
 
     @app.post("/login")
@@ -121,25 +120,20 @@ def create_app(auth: Auth, *, secret_key: str, https_only: bool = True) -> FastA
 
     @app.post("/login/{provider}")
     def login_with(provider: ProviderName, request: Request):
-        return begin(request, auth.begin_sign_in(provider))
+        return begin(auth.begin_sign_in(provider, session=request.session))
 
     @app.get("/auth/callback")  # the one callback: sign-in, linking and invitations
     def callback(request: Request):
-        session = request.session
-        me = auth.sessions.account(session.get("account"))
-        try:
-            outcome = auth.complete(
-                sealed_flow=session.pop("bpart_state", ""),
-                params=dict(request.query_params),
-                signed_in_account_id=me and me.id,
-            )
+        me = auth.sessions.current(request.session)
+        try:  # the flow kept in the session for the callback's `state`; signs in or links
+            outcome = auth.complete(dict(request.query_params), session=request.session)
         except AdminConsentRequired as error:
             page = CONSENT.format(message=escape(str(error)), url=escape(error.consent_url))
             return HTMLResponse(page, 403)
         except AuthError as error:
             back = "/profile" if me else "/login"
             return RedirectResponse(f"{back}?{urlencode({'error': error.code})}", 303)
-        sign_in(request, outcome.account, outcome.message)  # "Your Microsoft account is now..."
+        request.session["notice"] = outcome.message  # "Your Microsoft account is now linked..."
         return RedirectResponse(outcome.return_to or "/me", 303)
 
     @app.get("/me")
@@ -156,19 +150,17 @@ def create_app(auth: Auth, *, secret_key: str, https_only: bool = True) -> FastA
 
     @app.post("/profile/link/{provider}")
     def link(provider: ProviderName, account: Me, request: Request):
-        return begin(
-            request, auth.begin_link(provider, account_id=account.id, return_to="/profile")
-        )
+        return begin(auth.begin_link(provider, session=request.session, return_to="/profile"))
 
     @app.post("/profile/unlink/{provider}")
     def unlink(provider: ProviderName, account: Me, request: Request):
         account = auth.unlink(account.id, provider)  # LastSignInMethod: 409 from `refused`
-        request.session["account"] = auth.sessions.stamp(account)  # keep this session only
+        auth.sessions.refresh(request.session, account)  # this session goes on, others end
         return profile(account, request)
 
     @app.post("/logout", status_code=204)
     def logout(request: Request):
-        request.session.clear()
+        auth.sessions.sign_out(request.session)
 
     @app.post("/admin/invites", status_code=201)
     def invite_create(body: NewInvite, account: Me, request: Request):  # a real app emails it
@@ -187,7 +179,7 @@ def create_app(auth: Auth, *, secret_key: str, https_only: bool = True) -> FastA
 
     @app.post("/invite/{token}/{provider}")
     def accept_with(token: str, provider: ProviderName, request: Request):
-        return begin(request, auth.invites.begin_accept(provider, token))
+        return begin(auth.invites.begin_accept(provider, token, session=request.session))
 
     return app
 
