@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from bpart_auth import Auth, AuthError, FailureLimit, MemoryStore, MemoryThrottle, Throttle
+from bpart_auth.services.sessions import ACCOUNT_KEY, FLOWS_KEY
 from bpart_auth.store.sql import SQLStore
 from bpart_auth.testing import CHEAP_FOR_TESTS
 
@@ -147,6 +148,12 @@ class World:
         params = fake.authorize(start.url, email="boss@example.com")
         return start.sealed_flow, params
 
+    def session_with_flow(self) -> dict[str, Any]:
+        """A session holding one pending Google flow."""
+        session: dict[str, Any] = {}
+        self.auth.begin_sign_in("google", session=session, redirect_uri=CALLBACK)
+        return session
+
 
 @pytest.fixture(params=["memory", "sqlite"])
 def world(request, tmp_path, fakes):
@@ -261,6 +268,14 @@ ENTRY_POINTS: dict[str, Any] = {
     "get_account": lambda w, v: w.auth.get_account(v),
     "sign_in_methods": lambda w, v: w.auth.sign_in_methods(v),
     "sessions.account": lambda w, v: w.auth.sessions.account(v),
+    # The session forms: the callback's parameters are the request's; the session's
+    # values are the app's (signed cookies), but a mangled one must not escape either.
+    "complete.session.params": lambda w, v: w.auth.complete(v, session=w.session_with_flow()),
+    "complete.session.flows": lambda w, v: w.auth.complete(
+        {"state": "s", "code": "c"}, session={FLOWS_KEY: v}
+    ),
+    "sessions.current.stamp": lambda w, v: w.auth.sessions.current({ACCOUNT_KEY: v}),
+    "begin_link.session.stamp": lambda w, v: w.auth.begin_link("google", session={ACCOUNT_KEY: v}),
     "sessions.cross_origin_refused.method": lambda w, v: w.auth.sessions.cross_origin_refused(
         v, {"Origin": "https://backoffice.test"}
     ),
