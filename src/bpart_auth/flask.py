@@ -16,7 +16,9 @@
   `sign_in` / `sign_out` start and end a session safely (a fresh session at every
   sign-in: no fixation), and `unlink` keeps the session that unlinked signed in.
 
-The app keeps its routes, templates and the `Auth` configuration. Session cookies get
+The app keeps its routes, templates and the `Auth` configuration. The helpers take
+what a route passes them, so one can be a whole view:
+`app.post("/login/<provider>")(bpart.sign_in_with)`. Session cookies get
 `SameSite=Lax` unless the app set a value; set `SESSION_COOKIE_SECURE = True` in
 production (HTTPS).
 
