@@ -1,122 +1,69 @@
-"""A Flask back office signing in with bpart_auth: the whole wiring in one file.
+"""A Flask back office signing in with bpart_auth, on its Flask adapter: the whole app.
 
 `create_app(auth, secret_key=...)` takes an `Auth` built by the caller: the tests pass
 one on `MemoryStore` with the fake providers; `python flask_example.py` builds one on
-SQLStore with Google and Microsoft from environment variables (bottom of the file). The
-`Auth` has the app's callback URL, `redirect_uri=`, pinned in its configuration rather
-than built from the request's `Host` header; every `begin_*` uses it.
+SQLStore with Google and Microsoft from the environment (bottom of the file). The
+`Auth` pins the app's callback URL (`redirect_uri=`), which is also the origin its
+cross-origin check trusts.
 
-Sessions are Flask's signed cookies: `SameSite=Lax`, so the provider's redirect back to
-`/auth/callback` carries them; `HttpOnly`; `Secure` unless `secure_cookies=False`. The
-session holds the account's stamp (`auth.sessions.stamp`: the account id and the version
-of its credentials) and, while a redirect is under way, the sealed flow state. Every
-sign-in starts a fresh session: `sign_in` clears the old one, so nothing planted in it
-before survives (no fixation). `guard` reloads the account from its stamp on every
-request and ends the session when the account is gone, disabled, or its credentials
-changed since (a password reset, or an unlink elsewhere, signs out every older session).
+`FlaskAuth` (bpart_auth.flask) does the security glue, so this file has routes and
+templates only. On every request it refuses a state-changing request that the browser
+says came from another origin (403: no forged POSTs, the sign-in form included), loads
+the signed-in account into `g.account`, and ends the session when that account is gone,
+disabled, or its credentials changed elsewhere. Every sign-in starts a fresh session
+(nothing planted before survives it). Each redirect flow is kept in the session under
+its own OAuth state, so several tabs each finish their own flow, and a flow begun in
+another browser is refused. A refusal (`AuthError`) is flashed on the page the user was
+on; an organization that must approve the app gets a page with the admin-consent URL.
 
-Forged requests (CSRF): `guard` refuses any POST that the browser does not vouch for as
-coming from this app's own origin (`auth.sessions.cross_origin_refused`). Browsers set
-`Sec-Fetch-Site` (over HTTPS, since 2023) and `Origin` (on every POST, since 2020)
-themselves, and no page can forge them. This replaces a hidden token in every form and
-is at least as safe here: a POST from another site, or from a sibling subdomain
-(`same-site`), is refused whether or not it carries a cookie, so the sign-in form is
-covered too (login CSRF); a POST with neither header, from a script or a browser too old
-to tell, is refused, so an old browser cannot post at all rather than post unprotected.
-`SameSite=Lax` keeps the session cookie off cross-site POSTs as a second line.
-
-The session keeps one flow state: a second tab's "Sign in with Google" replaces the
-first tab's flow, which then ends with "Your sign-in took too long or was interrupted.
-Please start again." Behind a proxy, wrap the app in werkzeug's `ProxyFix`, so that
+Session cookies are Flask's signed cookies: `SameSite=Lax` (set by the adapter, so the
+provider's redirect back carries them), `HttpOnly`, and `Secure` unless
+`secure_cookies=False`. Behind a proxy, wrap the app in werkzeug's `ProxyFix`, so that
 `request.remote_addr` (the sign-in throttle's client address) is the user's and
 invitation links carry the public host.
 """
 
-import os
+from flask import Flask, flash, g, redirect, render_template_string, request, url_for
 
-from flask import Flask, flash, g, redirect, render_template_string, request, session, url_for
+from bpart_auth import AdminConsentRequired, Auth
+from bpart_auth.flask import FlaskAuth, login_required
 
-from bpart_auth import AdminConsentRequired, Auth, AuthError
-
-PUBLIC = {"home", "login", "login_with", "callback", "invite", "accept"}  # the rest: signed in
+PROVIDER = "<any(google, microsoft):provider>"
 
 
-def create_app(auth: Auth, *, secret_key: str, secure_cookies: bool = True) -> Flask:  # noqa: C901
+def create_app(auth: Auth, *, secret_key: str, secure_cookies: bool = True) -> Flask:
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=secret_key, SESSION_COOKIE_SAMESITE="Lax")
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SECURE=secure_cookies)
+    app.config.update(SECRET_KEY=secret_key, SESSION_COOKIE_SECURE=secure_cookies)
+    bpart = FlaskAuth(auth, app)  # login_url and home_url are "/", this app's one page
 
     def page(name, **context):
         return render_template_string(TEMPLATES["layout"] + TEMPLATES[name], **context)
 
-    def go(start):  # a redirect flow: keep its sealed state, send the browser to the provider
-        session["bpart_state"] = start.sealed_flow
-        return redirect(start.url)
-
-    def sign_in(account, message):
-        session.clear()  # a fresh session: nothing from before survives a sign-in
-        session["account"] = auth.sessions.stamp(account)
-        flash(message)
-        return redirect("/")
-
-    @app.before_request
-    def guard():
-        if auth.sessions.cross_origin_refused(request.method, request.headers):
-            return "This request did not come from this site.", 403
-        g.account = auth.sessions.account(session.get("account"))
-        if "account" in session and not g.account:  # gone, disabled, or credentials changed
-            session.clear()
-            flash("Your session has ended. Please sign in again.")
-        return None if g.account or request.endpoint in PUBLIC else redirect("/")
-
-    @app.errorhandler(AuthError)  # a refusal: show its message where the user was
-    def refused(error):
-        if isinstance(error, AdminConsentRequired):  # a page with the link for their IT
-            return page("consent", error=error), 403
-        flash(str(error))
-        token = request.view_args.get("token") if request.method == "POST" else None
-        return redirect(f"/invite/{token}" if token else "/")
+    @app.errorhandler(AdminConsentRequired)  # other refusals: flashed where the user was
+    def consent(error):
+        return page("consent", error=error), 403
 
     @app.get("/")  # signed in: the account's page; otherwise the sign-in page
     def home():
-        if not g.account:
-            return page("login")
-        return page("home", methods=auth.sign_in_methods(g.account.id))
+        methods = g.account and auth.sign_in_methods(g.account.id)
+        return page("home" if g.account else "login", methods=methods)
 
     @app.post("/login")
     def login():
         email, password = request.form["email"], request.form["password"]
         account = auth.sign_in_with_password(email, password, client_address=request.remote_addr)
-        return sign_in(account, "You are signed in.")
+        return bpart.sign_in(account, "You are signed in.")
 
-    @app.post("/login/<any(google, microsoft):provider>")
-    def login_with(provider):
-        return go(auth.begin_sign_in(provider))
-
-    @app.get("/auth/callback")  # the one callback: sign-in, linking and invitations
-    def callback():
-        state, account_id = session.pop("bpart_state", ""), g.account and g.account.id
-        outcome = auth.complete(
-            sealed_flow=state, params=request.args, signed_in_account_id=account_id
-        )
-        return sign_in(outcome.account, outcome.message)
-
-    @app.post("/link/<any(google, microsoft):provider>")
-    def link(provider):
-        return go(auth.begin_link(provider, account_id=g.account.id))
-
-    @app.post("/unlink/<any(google, microsoft):provider>")
-    def unlink(provider):  # LastSignInMethod goes to `refused`
-        # Unlinking changed the credentials: this session goes on, every other one ends.
-        session["account"] = auth.sessions.stamp(auth.unlink(g.account.id, provider))
-        return redirect("/")
-
-    @app.post("/logout")
-    def logout():
-        session.clear()
-        return redirect("/")
+    # The redirect flows, begun by a form and finished at the one callback URL.
+    app.post(f"/login/{PROVIDER}")(bpart.sign_in_with)
+    app.post(f"/link/{PROVIDER}")(bpart.link)  # SignInRequired when signed out
+    app.post(f"/invite/<token>/{PROVIDER}")(bpart.accept_invite_with)
+    app.get("/auth/callback")(bpart.complete)  # signed in, linked or registered
+    app.post(f"/unlink/{PROVIDER}")(bpart.unlink)  # this session goes on, the others end
+    app.post("/logout")(bpart.sign_out)
 
     @app.post("/invites")
+    @login_required
     def invite_create():  # a real app emails the link; the example shows it
         invite, token = auth.invites.create(request.form["email"], invited_by=g.account.id)
         link = url_for("invite", token=token, _external=True)
@@ -127,13 +74,11 @@ def create_app(auth: Auth, *, secret_key: str, secure_cookies: bool = True) -> F
     def invite(token):
         return page("accept", invite=auth.invites.check(token), token=token)
 
-    @app.post("/invite/<token>/<any(password, google, microsoft):method>")
-    def accept(token, method):
-        if method != "password":
-            return go(auth.invites.begin_accept(method, token))
+    @app.post("/invite/<token>/password")
+    def accept(token):
         password, name = request.form["password"], request.form.get("name", "")
         account = auth.invites.accept_with_password(token, password=password, name=name)
-        return sign_in(account, "Welcome! Your account is ready.")
+        return bpart.sign_in(account, "Welcome! Your account is ready.")
 
     return app
 
@@ -171,6 +116,8 @@ Password: {{ "yes" if methods.password else "no" }}.</p>
 
 
 if __name__ == "__main__":  # configuration from the environment; a WSGI server in production
+    import os
+
     from bpart_auth import GoogleProvider, MicrosoftProvider, SQLStore
 
     env = os.environ

