@@ -79,7 +79,7 @@ def start_workers(config: dict[str, Any], names: list[str], workdir: Path) -> li
         for name in names:
             log_file = workdir / f"worker-{name}.log"
             with log_file.open("wb") as log:
-                process = subprocess.Popen(  # noqa: S603 - our own script, no shell
+                process = subprocess.Popen(
                     [sys.executable, __file__, str(config_file), name],
                     stdin=subprocess.PIPE,  # the lifeline: EOF ends the worker
                     stdout=subprocess.PIPE,
@@ -191,7 +191,8 @@ def main(config_file: str, name: str) -> None:
 
     config = json.loads(Path(config_file).read_text())
     spec = importlib.util.spec_from_file_location("flask_example_in_worker", config["example"])
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     app = example.create_app(
@@ -202,7 +203,8 @@ def main(config_file: str, name: str) -> None:
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
     thread.start()
-    print(f"PORT {server.port}", flush=True)
+    sys.stdout.write(f"PORT {server.port}\n")
+    sys.stdout.flush()
     sys.stdin.buffer.read()  # until EOF: the test closed the pipe or is gone
     server.shutdown()
     thread.join(timeout=5)
