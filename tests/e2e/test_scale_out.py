@@ -2,14 +2,18 @@
 
 Two real processes (tests/e2e/_workers.py), each with its own `Auth` on one PostgreSQL
 database (schema created once, here), the same secret keys, Google and Microsoft on
-the test oidc-provider, and one callback URL on one public origin. A balancer is
-modelled by `Browser`: it speaks to `https://app.example.test` (the Host, Origin and
-cookies a browser would have there) and the test picks, per request, which worker
-gets it; each redirect it follows goes to the other worker, so requests alternate. The
-balancer does TLS, so the workers speak plain HTTP and set their cookies without
-`Secure` (`secure_cookies=False`). Picking the worker per request, rather than a
-round-robin proxy, lets each test say exactly what crosses workers (and every answer's
-`X-Worker` header proves it did).
+the test oidc-provider, and one callback URL on one public origin,
+`https://app.example.test`. `Browser` plays the user's browser behind a balancer: every
+request carries what a browser sends to that origin (`Host`, `Sec-Fetch-Site`, and
+`Origin` on its forms), so its one cookie jar holds the cookies for the public
+host (requests files cookies under the `Host` header), whichever worker set them. The
+test picks the worker of each request, and each redirect the browser follows goes to
+the other one, so requests alternate. The balancer does TLS: the workers speak plain
+HTTP and set their cookies without `Secure` (`secure_cookies=False`).
+
+Why not a round-robin proxy: with the worker picked per request, each test says exactly
+what crosses workers (a flow begun on A, its callback on B), whatever number of
+redirects lie between; and every answer's `X-Worker` header proves who served it.
 
 Everything runs twice: with the throttle in PostgreSQL (SQLStore's default) and in
 Redis. Needs PostgreSQL, Redis (for the second) and node: locally each missing one
@@ -242,6 +246,8 @@ def test_a_password_sign_in_on_one_worker_holds_on_the_other(deployment, browser
     assert page.hops[0] == "A POST /login 302"
     assert page.served_by == "AB"
     assert signed_in_as(page, "pat@example.com")
+    # One session cookie, held for the public host, whichever worker set it.
+    assert {cookie.domain for cookie in browser.http.cookies} == {PUBLIC_HOST}
     assert signed_in_as(browser.get("/", on="A"), "pat@example.com")
     page = browser.post("/logout", on="B")
     assert page.served_by == "BA"
