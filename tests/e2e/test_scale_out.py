@@ -186,35 +186,38 @@ def redis_throttle_prefix():
 @pytest.fixture(scope="module", params=["sql", pytest.param("redis", marks=pytest.mark.redis)])
 def deployment(request, oidc, postgres_admin, tmp_path_factory):
     throttle = request.param
+    # Redis first: a skip must come before anything is created here.
+    redis = request.getfixturevalue("redis_throttle_prefix") if throttle == "redis" else None
+    redis_keys = list if redis is None else redis[1]
     schema = f"bpart_scale_{throttle}_{uuid.uuid4().hex[:12]}"  # fresh tables, dropped after
     engine_options = {
         "connect_args": {"options": f"-csearch_path={schema}", "application_name": schema}
     }
     postgres_admin.execute(f"CREATE SCHEMA {schema}")
     store = SQLStore(POSTGRES_URL, engine_options=engine_options)
-    store.upgrade_schema()  # once, by the deployment: the workers only use it
-    config = {
-        "example": str(EXAMPLE),
-        "database_url": POSTGRES_URL,
-        "engine_options": engine_options,
-        "secret_key": "the scale-out test's secret key, shared by every worker",
-        "flask_secret_key": "the scale-out test's Flask key, shared by every worker",
-        "redirect_uri": CALLBACK,
-        "oidc": {
-            "origin": oidc.origin,
-            "ca_bundle": oidc.ca_bundle,
-            "google_client_id": oidc.google_client.client_id,
-            "google_client_secret": oidc.google_client.client_secret,
-            "microsoft_client_id": oidc.microsoft_client.client_id,
-            "microsoft_client_secret": oidc.microsoft_client.client_secret,
-        },
-    }
-    redis_keys = list
-    if throttle == "redis":
-        prefix, redis_keys = request.getfixturevalue("redis_throttle_prefix")
-        config["redis"] = {"url": REDIS_URL, "prefix": prefix}
-    workers = start_workers(config, ["A", "B"], tmp_path_factory.mktemp(f"workers-{throttle}"))
+    workers: list[Worker] = []
     try:
+        store.upgrade_schema()  # once, by the deployment: the workers only use it
+        config = {
+            "example": str(EXAMPLE),
+            "database_url": POSTGRES_URL,
+            "engine_options": engine_options,
+            "secret_key": "the scale-out test's secret key, shared by every worker",
+            "flask_secret_key": "the scale-out test's Flask key, shared by every worker",
+            "redirect_uri": CALLBACK,
+            "oidc": {
+                "origin": oidc.origin,
+                "ca_bundle": oidc.ca_bundle,
+                "google_client_id": oidc.google_client.client_id,
+                "google_client_secret": oidc.google_client.client_secret,
+                "microsoft_client_id": oidc.microsoft_client.client_id,
+                "microsoft_client_secret": oidc.microsoft_client.client_secret,
+            },
+        }
+        if redis is not None:
+            config["redis"] = {"url": REDIS_URL, "prefix": redis[0]}
+        workdir = tmp_path_factory.mktemp(f"workers-{throttle}")
+        workers = start_workers(config, ["A", "B"], workdir)
         auth = Auth(store, password_hashing=CHEAP_FOR_TESTS)
         yield Deployment(throttle, {w.name: w for w in workers}, auth, oidc, redis_keys)
     finally:
