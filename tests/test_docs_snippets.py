@@ -5,7 +5,8 @@ The convention, for every page in `PAGES`:
 - Each ```python block runs, in page order, in one namespace per page, with
   `FakeGoogle` and `FakeMicrosoft` serving the whole page (both entered, so the
   fakes' nesting is exercised too) and bound to the names `fake_google` and
-  `fake_microsoft`; `monkeypatch` and `tmp_path` are pytest's. A traceback names the page and the line of the block.
+  `fake_microsoft`; `monkeypatch` and `tmp_path` are pytest's. A traceback names
+  the page and the line of the block.
 - Hidden code, which the rendered page does not show, sits in an HTML comment that
   begins with a line `<!-- test` and ends with a line `-->`. It runs at its place in
   the page, like a block: set-up before a snippet (a `session`, a `request`, an
@@ -27,7 +28,14 @@ import pytest
 from bpart_auth.testing import FakeGoogle, FakeMicrosoft
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["quickstart.md", "google.md", "microsoft.md", "linking.md", "invitations.md", "concepts.md"]
+PAGES = [
+    "quickstart.md",
+    "google.md",
+    "microsoft.md",
+    "linking.md",
+    "invitations.md",
+    "concepts.md",
+]
 SKIPS_ALLOWED: dict[str, int] = {}  # page -> skipped blocks; none today
 
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w+-]*)")
@@ -36,9 +44,9 @@ HIDDEN_END = "-->"
 SKIP = "<!-- test: skip -->"
 
 
-def snippets(page: str) -> tuple[list[tuple[int, str]], int]:
+def snippets(page: str | Path) -> tuple[list[tuple[int, str]], int]:
     """The page's runnable code as (line number, source) in order, and its skip count."""
-    lines = (DOCS / page).read_text(encoding="utf-8").splitlines()
+    lines = (DOCS / page).read_text(encoding="utf-8").splitlines()  # an absolute Path wins
     found: list[tuple[int, str]] = []
     skips = 0
     index = 0
@@ -78,9 +86,7 @@ def _fence_end(lines: list[str], start: int) -> int:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_the_pages_snippets_run(
-    page: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_the_pages_snippets_run(page: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     found, skips = snippets(page)
     assert skips == SKIPS_ALLOWED.get(page, 0), f"{page}: {skips} skipped blocks"
     assert found, f"{page} has no python block"
@@ -102,3 +108,14 @@ def test_the_convention_finds_hidden_code_and_skips() -> None:
     found, skips = snippets("quickstart.md")
     assert any("fake_google" in source for _, source in found)  # hidden set-up is found
     assert skips == 0
+
+
+def test_a_broken_snippet_is_found(tmp_path: Path) -> None:
+    page = tmp_path / "broken.md"
+    page.write_text("<!-- test\nx = 1\n-->\n\n```python\nassert x == 2\n```\n")
+    found, _ = snippets(page)
+    namespace: dict[str, object] = {}
+    (_, setup), (line, check) = found
+    exec(setup, namespace)  # noqa: S102
+    with pytest.raises(AssertionError):
+        exec(compile(check, f"{page}:{line}", "exec"), namespace)  # noqa: S102
