@@ -1,8 +1,9 @@
 """The in-process identity provider behind `FakeGoogle` and `FakeMicrosoft`.
 
 Real discovery, a real RSA key set, authorization codes bound to PKCE S256 and the
-redirect URI, and RS256-signed ID tokens, all served through `responses`, so the
-library's real HTTP code path runs and nothing leaves the process.
+redirect URI, and RS256-signed ID tokens. `routes()` are served in process (by
+`fakes.py`, or through a `responses` mock with `install`), so the library's real
+HTTP code path runs and nothing leaves the process.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     import responses
     from requests import PreparedRequest
@@ -180,14 +181,21 @@ class FakeIdentityProvider:
 
     # The server's side
 
+    def routes(self) -> dict[tuple[str, str], Callable[[PreparedRequest], _Reply]]:
+        """What the provider serves: `(method, URL without query) -> handler`."""
+        metadata = self.metadata()
+        return {
+            ("GET", self.metadata_url): self._json(self.metadata),
+            ("GET", metadata["jwks_uri"]): self._json(self.jwks),
+            ("POST", metadata["token_endpoint"]): self._token,
+        }
+
     def install(self, mock: responses.RequestsMock) -> None:
         """Serve discovery, keys and the token endpoint through `mock`."""
-        metadata = self.metadata()
-        mock.add_callback("GET", self.metadata_url, callback=self._json(self.metadata))
-        mock.add_callback("GET", metadata["jwks_uri"], callback=self._json(self.jwks))
-        mock.add_callback("POST", metadata["token_endpoint"], callback=self._token)
+        for (method, url), handler in self.routes().items():
+            mock.add_callback(method, url, callback=handler)
 
-    def _json(self, document: Any) -> Any:  # noqa: ANN401 - a responses callback
+    def _json(self, document: Callable[[], Any]) -> Callable[[PreparedRequest], _Reply]:
         def reply(request: PreparedRequest) -> _Reply:
             self._count(request)
             headers = {"Content-Type": "application/json", "Cache-Control": "max-age=3600"}

@@ -1,27 +1,159 @@
-"""`FakeGoogle` and `FakeMicrosoft`: in-process identity providers for an app's tests."""
+"""`FakeGoogle` and `FakeMicrosoft`: in-process identity providers for an app's tests.
+
+Inside `with FakeGoogle() as google:` the fake answers every `requests` call to its
+own endpoints (discovery, keys, token), whoever makes it; every other URL goes where
+it would have gone without the fake. The fakes serve at the level of
+`requests.Session.get_adapter` (the adapter a session picks for a URL), one layer
+above where `responses` mocks (`HTTPAdapter.send`), so they nest in any order:
+
+- with each other: `with FakeGoogle() as google, FakeMicrosoft() as microsoft:`;
+- with an app's own `responses` mock (`responses.RequestsMock()`,
+  `@responses.activate`, `responses.start()`), started before or after a fake: the
+  mock answers its own routes and never sees the fakes' requests;
+- and they may be left in any order: leaving a fake's `with` removes its routes only.
+
+Two fakes serving the same URL (two `FakeGoogle()` on the default host): the one
+entered last answers until it is left.
+"""
 
 from __future__ import annotations
 
+import io
+import threading
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, final
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
+from urllib3 import HTTPResponse
 
 from bpart_auth.providers.google import GOOGLE_ISSUER, GoogleProvider
 from bpart_auth.providers.microsoft import CONSUMER_TENANT, MicrosoftProvider
 from bpart_auth.testing._fake_idp import FakeAuthorizeError, FakeIdentityProvider
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Callable, Collection, Mapping
     from types import TracebackType
 
     import responses
 
+    from bpart_auth.testing._fake_idp import _Reply
+
+    _Handler = Callable[[requests.PreparedRequest], _Reply]
+
 __all__ = ["FakeAuthorizeError", "FakeGoogle", "FakeMicrosoft"]
 
 
-class _ResponsesContext:
-    """What both fakes share: their provider core, and serving it through `responses`."""
+def _route_url(url: str | bytes | None) -> str:
+    """A URL as the fakes' routes name it: scheme, host and path; no query."""
+    if isinstance(url, bytes):
+        url = url.decode("utf-8", "replace")
+    parts = urlsplit(url or "")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+
+
+class _FakeAdapter(BaseAdapter):
+    """Answers a session's requests to one fake, in process."""
+
+    def __init__(self, routes: Mapping[tuple[str, str], _Handler]) -> None:
+        super().__init__()
+        self._routes = {
+            (method, _route_url(url)): handler for (method, url), handler in routes.items()
+        }
+
+    def serves(self, url: str) -> bool:
+        return any(route_url == url for _, route_url in self._routes)
+
+    def send(  # type: ignore[override]  # requests' own signature, loosely typed
+        self, request: requests.PreparedRequest, **_options: object
+    ) -> requests.Response:
+        handler = self._routes.get(((request.method or "GET").upper(), _route_url(request.url)))
+        if handler is None:
+            status, headers, body = 405, {"Content-Type": "text/plain"}, "method not allowed"
+        else:
+            status, headers, body = handler(request)
+        raw = HTTPResponse(
+            body=io.BytesIO(body.encode()),
+            headers=headers,
+            status=status,
+            preload_content=False,
+            decode_content=False,
+        )
+        response = requests.Response()
+        response.status_code = status
+        response.reason = HTTPStatus(status).phrase
+        response.headers = CaseInsensitiveDict(headers)
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = raw
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+class _Serving:
+    """The fakes being served (a stack), and `Session.get_adapter` patched meanwhile."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: list[_FakeAdapter] = []
+        self._original: Callable[..., BaseAdapter] | None = None
+        self._patched: Callable[..., BaseAdapter] | None = None
+
+    def push(self, adapter: _FakeAdapter) -> None:
+        with self._lock:
+            if not self._active:
+                self._patch()
+            self._active.append(adapter)
+
+    def remove(self, adapter: _FakeAdapter) -> None:
+        with self._lock:
+            self._active = [active for active in self._active if active is not adapter]
+            if not self._active:
+                self._unpatch()
+
+    def adapter_for(self, url: str) -> _FakeAdapter | None:
+        wanted = _route_url(url)
+        with self._lock:
+            for adapter in reversed(self._active):
+                if adapter.serves(wanted):
+                    return adapter
+        return None
+
+    def _patch(self) -> None:
+        original = requests.Session.get_adapter
+        serving = self
+
+        def get_adapter(session: requests.Session, url: str) -> BaseAdapter:
+            fake = serving.adapter_for(url)
+            return fake if fake is not None else original(session, url)
+
+        get_adapter.__wrapped__ = original  # type: ignore[attr-defined]
+        self._original = original
+        self._patched = get_adapter
+        requests.Session.get_adapter = get_adapter  # type: ignore[assignment,method-assign]
+
+    def _unpatch(self) -> None:
+        # Put the original back only if no one patched over us meanwhile; else our
+        # wrapper stays, and with no fake active it only calls the original.
+        if self._original is not None and requests.Session.get_adapter is self._patched:
+            requests.Session.get_adapter = self._original  # type: ignore[method-assign]
+        self._original = None
+
+
+_SERVING = _Serving()
+
+
+class _FakeContext:
+    """What both fakes share: their provider core, and serving it in process."""
 
     _idp: FakeIdentityProvider
-    _mock: responses.RequestsMock | None = None
+    _adapter: _FakeAdapter | None = None
 
     @property
     def authorization_endpoint(self) -> str:
@@ -34,15 +166,20 @@ class _ResponsesContext:
         return self._idp.requests_seen
 
     def install(self, mock: responses.RequestsMock) -> None:
-        """Serve the fake's endpoints through a `responses.RequestsMock` you own."""
+        """Serve the fake's endpoints through a `responses.RequestsMock` you own instead.
+
+        For a test that wants the fake's requests in `mock.calls`, or to answer one
+        of its URLs differently (`mock.replace`). Not needed to combine a fake with
+        your own mock: `with` nests with it in either order.
+        """
         self._idp.install(mock)
 
     def _start(self) -> None:
-        import responses  # noqa: PLC0415 - only the fakes need it (the `test` extra)
-
-        self._mock = responses.RequestsMock(assert_all_requests_are_fired=False)
-        self._mock.start()
-        self.install(self._mock)
+        if self._adapter is not None:
+            raise RuntimeError("this fake is already being served: enter it once")
+        adapter = _FakeAdapter(self._idp.routes())
+        _SERVING.push(adapter)
+        self._adapter = adapter
 
     def __exit__(
         self,
@@ -50,19 +187,20 @@ class _ResponsesContext:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._mock is not None:
-            self._mock.stop()
-            self._mock.reset()
-            self._mock = None
+        if self._adapter is not None:
+            _SERVING.remove(self._adapter)
+            self._adapter = None
 
 
 @final
-class FakeGoogle(_ResponsesContext):
+class FakeGoogle(_FakeContext):
     """Google, in process: real discovery, keys, codes with PKCE, signed ID tokens.
 
-    Its endpoints are served through `responses` (installed with the `test` extra),
-    so the library's real HTTP path runs and nothing leaves the process. Use it as a
-    context manager, or `install` it into a `responses.RequestsMock` of your own.
+    Use it as a context manager: inside, its endpoints answer every `requests` call
+    in the process, so the library's real HTTP path runs and nothing leaves the
+    process. It nests with `FakeMicrosoft` and with your own `responses` mocks, in
+    any order (see the module docstring). Or `install` it into a
+    `responses.RequestsMock` of your own.
 
     Args:
         client_id: The client id the fake accepts (and `provider()` uses).
@@ -183,7 +321,7 @@ def _discovery_tenant(tenant: str) -> str:
 
 
 @final
-class FakeMicrosoft(_ResponsesContext):
+class FakeMicrosoft(_FakeContext):
     """Microsoft Entra ID, in process: tenant-style discovery and keys, msal-ready.
 
     One authority (`tenant`) with Entra's endpoint layout and discovery issuers:
@@ -192,7 +330,7 @@ class FakeMicrosoft(_ResponsesContext):
     `WORK_TENANT`'s for a domain (Entra names a domain's tenant by its id). RS256
     ID tokens with Entra's claim shapes (`tid`, `oid`, `preferred_username`, and
     the v2.0 issuer of the token's own `tid`); codes bound to PKCE and the redirect
-    URI. Served through `responses` like `FakeGoogle`.
+    URI. Served in process like `FakeGoogle`, and nests like it.
 
     Args:
         tenant: The authority the app is configured with.
