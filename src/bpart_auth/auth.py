@@ -214,9 +214,9 @@ class Auth:
     def session_account(self, account_id: str, *, signed_in_at: datetime) -> Account | None:
         """The account of a session, or None when the session must end.
 
-        Prefer `auth.sessions.stamp` and `auth.sessions.account`: one value to keep
-        in the session, compared exactly, so no clock is involved. This is the same
-        check on two values. Call it on every request with the account id and the
+        Prefer `auth.sessions.current(session)`, which keeps its own stamp in the
+        app's session and compares it exactly, so no clock is involved. This is the
+        same check on two values, for an app that keeps sessions some other way. Call it on every request with the account id and the
         time the session signed in (from `outcome.account.credentials_changed_at` or
         this `Auth`'s clock, never the app's own clock). None when the account is
         gone, disabled, or its credentials (password, linked identities) changed
@@ -461,8 +461,8 @@ class Auth:
         """Remove the account's identity of a provider: the account as it is now.
 
         Unlinking changes the account's credentials (`credentials_changed_at`),
-        which ends its other sessions; store `auth.sessions.stamp` of the returned
-        account in the user's own session to keep that one. When no identity of the
+        which ends its other sessions; call `auth.sessions.refresh(session, account)`
+        with the returned account to keep the user's own session. When no identity of the
         provider was linked, nothing changes and the account is returned as it was.
         The `unlinked` event carries the identity removed. It works on a disabled
         account too: it only removes a way in (say, a compromised identity before
