@@ -21,7 +21,7 @@ import requests
 
 from bpart_auth import ConfigurationError, GoogleProvider, MicrosoftProvider, _cli
 from bpart_auth._demo import ADMIN_EMAIL, ADMIN_PASSWORD, build
-from bpart_auth._demo.fakes import DemoFakes
+from bpart_auth._demo.fakes import FABRIKAM, DemoFakes
 
 pytest.importorskip("flask")
 
@@ -143,6 +143,9 @@ def test_fake_urls_are_mapped_to_the_demos_pages_and_nothing_else():
     )
     for other in ("https://accounts.google.com/o/oauth2/v2/auth?x=1", f"{google}.evil.test/"):
         assert fakes.browser_url(other) == other
+    assert fakes.browser_url(f"{microsoft}?state=s", login_hint="ann+x@example.com") == (
+        "http://127.0.0.1:8000/fake/microsoft/authorize?state=s&login_hint=ann%2Bx@example.com"
+    )
 
 
 def test_the_fakes_let_other_requests_through_while_they_run(demo):
@@ -203,3 +206,68 @@ def test_an_unknown_invitation_link_says_so_on_the_sign_in_page(demo):
     response = client.get("/invite/not-a-token", base_url=demo.base_url, follow_redirects=True)
     assert response.request.path == "/login"
     assert "This invitation link is not valid." in response.get_data(as_text=True)
+
+
+def signed_in_client(demo):
+    client = demo.app.test_client()
+    form = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    same = {"Origin": demo.base_url}
+    response = client.post("/login", data=form, headers=same, base_url=demo.base_url)
+    assert response.status_code == 302
+    return client, same
+
+
+def email_field(page: str) -> str:
+    return re.search(r'name="email" type="email" value="([^"]*)"', page).group(1)
+
+
+def test_the_fake_microsoft_page_suggests_the_hint_else_the_account_last_chosen(demo):
+    client = demo.app.test_client()
+    start = demo.auth.begin_sign_in("microsoft", redirect_uri=f"{demo.base_url}/auth/callback")
+    page = demo.fakes.browser_url(start.url)
+    first = client.get(page, base_url=demo.base_url).get_data(as_text=True)
+    assert email_field(first) == "manager@contoso.example"  # nothing known: the sample
+    hinted = demo.fakes.browser_url(start.url, login_hint="ada@contoso.example")
+    shown = client.get(hinted, base_url=demo.base_url).get_data(as_text=True)
+    assert email_field(shown) == "ada@contoso.example"
+    chosen = {"email": "it@fabrikam.example", "tenant": FABRIKAM, "action": "accept"}
+    client.post(page, data=chosen, headers={"Origin": demo.base_url}, base_url=demo.base_url)
+    again = client.get(page, base_url=demo.base_url).get_data(as_text=True)
+    assert email_field(again) == "it@fabrikam.example"
+    assert f'<option value="{FABRIKAM}" selected>' in again
+
+
+def test_pages_keep_their_urls_on_the_site(demo):
+    """Referrer-Policy same-origin: a same-origin POST names its page; no other site."""
+    response = demo.app.test_client().get("/login", base_url=demo.base_url)
+    assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_a_refused_form_goes_back_to_the_page_that_posted_it(demo):
+    client, same = signed_in_client(demo)
+    headers = same | {"Referer": f"{demo.base_url}/?tab=invites"}
+    response = client.post(
+        "/invites", data={"email": ADMIN_EMAIL}, headers=headers, base_url=demo.base_url
+    )
+    assert (response.status_code, response.location) == (302, "/?tab=invites")
+    elsewhere = same | {"Referer": "http://evil.example/profile"}
+    response = client.post(
+        "/invites", data={"email": ADMIN_EMAIL}, headers=elsewhere, base_url=demo.base_url
+    )
+    assert response.location == "/"  # not another origin's page: home
+
+
+def test_a_forged_post_by_a_signed_in_browser_changes_nothing(demo):
+    client, _ = signed_in_client(demo)
+    forged = {"Sec-Fetch-Site": "same-site", "Origin": "http://127.0.0.1:9"}
+    response = client.post(
+        "/invites", data={"email": "mallory@example.com"}, headers=forged, base_url=demo.base_url
+    )
+    assert response.status_code == 403
+    assert demo.auth.invites.pending() == []
+
+
+@pytest.mark.parametrize("path", ["/", "/profile"], ids=["home", "profile"])
+def test_signed_in_pages_send_a_visitor_to_sign_in(demo, path):
+    response = demo.app.test_client().get(path, base_url=demo.base_url)
+    assert (response.status_code, response.location) == (302, "/login")

@@ -144,7 +144,8 @@ def test_the_message_is_the_class_template_filled_from_the_error(cls):
         ),
         pytest.param(
             errors.IdentityAlreadyLinked(provider="microsoft"),
-            "This Microsoft account is already linked to another user.",
+            "This Microsoft account is already linked to another user here. Sign in with "
+            "Microsoft to reach that user, or choose a different Microsoft account.",
             id="identity-already-linked",
         ),
     ],

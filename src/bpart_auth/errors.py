@@ -400,7 +400,10 @@ class IdentityAlreadyLinked(AuthError):
     """
 
     code: ClassVar[ErrorCode] = "identity_already_linked"
-    default_message = "This {provider} account is already linked to another user."
+    default_message = (
+        "This {provider} account is already linked to another user here. Sign in with "
+        "{provider} to reach that user, or choose a different {provider} account."
+    )
 
     def __init__(self, *, provider: str, detail: str | None = None) -> None:
         name = provider_display_name(provider)

@@ -1,9 +1,12 @@
-"""The demo's back office: a Flask app wired to `Auth` the way an app would be.
+"""The demo's back office: a Flask app on `bpart_auth.flask`, as an app would write it.
 
-It is examples/flask/flask_example.py grown into something to click through: the same
-routes (password sign-in, Google and Microsoft, one callback for sign-in, linking and
-invitations, the profile page, invitations), plus pages that say what happened and, in
-fake mode, the fake providers' own sign-in pages (`bpart_auth._demo.fakes`).
+`FlaskAuth` does the security glue (the cross-origin guard, the session's account
+re-checked on every request, `login_required`, errors flashed where the user was, the
+redirect flows kept in the session); this module keeps the routes and the pages:
+password sign-in, forgotten and changed passwords, Google and Microsoft, one callback
+for sign-in, linking and invitations, the profile page, invitations (sent, resent,
+revoked, accepted) and, in fake mode, the fake providers' own sign-in pages
+(`bpart_auth._demo.fakes`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, flash, g, redirect, render_template, request, session, url_for
 
-from bpart_auth.errors import AdminConsentRequired, AuthError
+from bpart_auth.errors import AdminConsentRequired, SignInRequired
+from bpart_auth.flask import FlaskAuth, login_required
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response
@@ -21,12 +25,34 @@ if TYPE_CHECKING:
     from bpart_auth.auth import Auth
     from bpart_auth.models import Account, FlowStart, ProviderName
 
-# Pages a visitor reaches without signing in; every other page needs a session.
-PUBLIC = frozenset({"login", "login_with", "callback", "invite", "accept", "static"})
-# What the session holds: the account's stamp (`auth.sessions.stamp`) and, while a
-# redirect is under way, the sealed flow state.
-ACCOUNT, FLOW = "account", "bpart_flow"
 _PROVIDER = "<any(google, microsoft):provider>"
+# Where the demo shows the last invitation link it made (a real app emails it).
+LAST_INVITE = "demo.last_invite"
+
+
+class DemoAuth(FlaskAuth):
+    """`FlaskAuth` for the demo: in fake mode, flows go to the fake providers' pages.
+
+    Args:
+        auth: The configured `Auth`.
+        app: The Flask app.
+        fakes: The fake providers, in fake mode.
+    """
+
+    def __init__(self, auth: Auth, app: Flask, *, fakes: DemoFakes | None) -> None:
+        self.fakes = fakes
+        super().__init__(auth, app, login_url="/login", home_url="/")
+
+    def go(self, start: FlowStart) -> Response:
+        """The fake providers' authorization URLs open the demo's own pages for them.
+
+        A view that knows who is expected (the invited address, the signed-in user)
+        puts it on `g.login_hint`; the fake pages prefill it, as real providers do
+        with OpenID Connect's `login_hint`.
+        """
+        if self.fakes is None:
+            return super().go(start)
+        return redirect(self.fakes.browser_url(start.url, login_hint=g.get("login_hint")))
 
 
 def create_app(
@@ -56,24 +82,31 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=False,  # the demo is served over http, on loopback only
     )
-    views = _Views(auth, fakes, base_url)
+    if base_url is not None:  # before FlaskAuth's guard: the canonical host first
+        app.before_request(lambda: _canonical_host(base_url))
+    bpart = DemoAuth(auth, app, fakes=fakes)
+    views = _Views(bpart, base_url)
     app.context_processor(
         lambda: {"hint": hint, "providers": auth.provider_names, "fake_mode": fakes is not None}
     )
-    app.before_request(views.guard)
-    app.after_request(_no_store)
+    app.after_request(_headers)
+    # The most specific handler wins: FlaskAuth flashes every other AuthError.
     app.register_error_handler(AdminConsentRequired, views.blocked)
-    app.register_error_handler(AuthError, views.refused)
     routes: list[tuple[str, str, Any, list[str]]] = [
         ("/login", "login", views.login, ["GET", "POST"]),
         (f"/login/{_PROVIDER}", "login_with", views.login_with, ["POST"]),
+        ("/password/forgot", "forgot_password", views.forgot_password, ["GET", "POST"]),
+        ("/password/reset/<token>", "reset_password", views.reset_password, ["GET", "POST"]),
         ("/auth/callback", "callback", views.callback, ["GET"]),
         ("/", "home", views.home, ["GET"]),
         ("/profile", "profile", views.profile, ["GET"]),
+        ("/profile/password", "change_password", views.change_password, ["POST"]),
         (f"/profile/link/{_PROVIDER}", "link", views.link, ["POST"]),
         (f"/profile/unlink/{_PROVIDER}", "unlink", views.unlink, ["POST"]),
         ("/logout", "logout", views.logout, ["POST"]),
         ("/invites", "invite_create", views.invite_create, ["POST"]),
+        ("/invites/<invite_id>/resend", "invite_resend", views.invite_resend, ["POST"]),
+        ("/invites/<invite_id>/revoke", "invite_revoke", views.invite_revoke, ["POST"]),
         ("/invite/<token>", "invite", views.invite, ["GET"]),
         (
             "/invite/<token>/<any(password, google, microsoft):method>",
@@ -90,53 +123,19 @@ def create_app(
 
 
 class _Views:
-    def __init__(self, auth: Auth, fakes: DemoFakes | None, base_url: str | None) -> None:
-        self.auth = auth
-        self.fakes = fakes
+    def __init__(self, bpart: DemoAuth, base_url: str | None) -> None:
+        self.bpart = bpart
+        self.auth = bpart.auth
         self.base_url = base_url
 
-    # Wiring shared by the views
-
     def external(self, path: str) -> str:
-        """An absolute URL for one of the app's paths (the callback, invitation links)."""
+        """An absolute URL for one of the app's paths (invitation and reset links)."""
         return f"{self.base_url or request.host_url.rstrip('/')}{path}"
 
-    def go(self, start: FlowStart) -> Response:
-        """Keep the sealed flow state in the session; send the browser to the provider."""
-        session[FLOW] = start.sealed_flow
-        return redirect(self.fakes.browser_url(start.url) if self.fakes else start.url)
-
-    def sign_in(self, account: Account, message: str, to: str = "/") -> Response:
-        session.clear()  # a fresh session on every sign-in: no fixation
-        session[ACCOUNT] = self.auth.sessions.stamp(account)
-        flash(message, "success")
-        return redirect(to)
-
-    def guard(self) -> Response | tuple[str, int] | None:
-        """Canonical host, forged POSTs refused, and the session's account re-checked."""
-        if self.base_url is not None and request.host_url.rstrip("/") != self.base_url:
-            return redirect(f"{self.base_url}{request.full_path.rstrip('?')}")
-        if self.auth.sessions.cross_origin_refused(request.method, request.headers):
-            return "This request did not come from this site.", 403
-        g.account = self.auth.sessions.account(session.get(ACCOUNT))
-        if ACCOUNT in session and g.account is None:  # gone, disabled, credentials changed
-            session.clear()
-            flash("Your session has ended. Please sign in again.", "error")
-        if g.account is None and request.endpoint not in PUBLIC | {None} and not _fake_page():
-            return redirect(url_for("login"))
-        return None
-
     def blocked(self, error: AdminConsentRequired) -> tuple[str, int]:
-        url = self.fakes.browser_url(error.consent_url) if self.fakes else error.consent_url
+        fakes = self.bpart.fakes
+        url = fakes.browser_url(error.consent_url) if fakes else error.consent_url
         return render_template("consent.html", error=error, consent_url=url), 403
-
-    def refused(self, error: AuthError) -> Response:
-        """Any other refusal: show its message where the user came from."""
-        flash(str(error), "error")
-        token = (request.view_args or {}).get("token")
-        if token and request.method == "POST":  # accepting failed: back to the invitation
-            return redirect(url_for("invite", token=token))
-        return redirect(url_for("profile" if g.get("account") else "login"))
 
     # Signing in
 
@@ -148,54 +147,113 @@ class _Views:
             request.form.get("password", ""),
             client_address=request.remote_addr,
         )
-        return self.sign_in(account, f"Signed in as {account.display_email} with a password.")
+        message = f"Signed in as {account.display_email} with a password."
+        return self.bpart.sign_in(account, message, to=url_for("home"))
 
     def login_with(self, provider: ProviderName) -> Response:
-        return self.go(self.auth.begin_sign_in(provider))
+        # return_to: a refusal comes back to the sign-in page (a sign-in lands on home).
+        return self.bpart.sign_in_with(provider, return_to=url_for("login"))
 
     def callback(self) -> Response:
-        """The one callback: sign-in, linking and invitations all come back here."""
-        outcome = self.auth.complete(
-            sealed_flow=session.pop(FLOW, ""),
-            params=request.args,
-            signed_in_account_id=g.account.id if g.account else None,
-        )
-        return self.sign_in(outcome.account, outcome.message, outcome.return_to or "/")
+        """The one callback: sign-in, linking and invitations all come back here.
+
+        The flow's `return_to` is the page it began on: a refusal goes back there (the
+        adapter's error hook) and so does a link; a sign-in or a registration lands
+        on the home page.
+        """
+        outcome = self.bpart.complete_outcome()
+        flash(outcome.message, "success")
+        back = outcome.return_to if outcome.kind == "linked" else None
+        return redirect(back or url_for("home"))
 
     def logout(self) -> Response:
-        session.clear()
-        flash("You are signed out.", "success")
-        return redirect(url_for("login"))
+        return self.bpart.sign_out("You are signed out.")
+
+    # Passwords
+
+    def forgot_password(self) -> str:
+        if request.method == "GET":
+            return render_template("forgot.html", sent=False)
+        email = request.form.get("email", "")
+        token = self.auth.passwords.begin_reset(email)
+        # A real app emails the link when there is a token, and shows this page either
+        # way; the demo has no mail, so it shows the link (which tells that the address
+        # has an account: fine for a demo, never for an app).
+        link = None if token is None else self.external(url_for("reset_password", token=token))
+        return render_template("forgot.html", sent=True, email=email, link=link)
+
+    def reset_password(self, token: str) -> str | Response:
+        if request.method == "GET":
+            return render_template("reset.html", token=token)
+        account = self.auth.passwords.complete_reset(
+            token, new_password=request.form.get("password", "")
+        )
+        message = "Your new password is set, and you are signed in. Other sessions have ended."
+        return self.bpart.sign_in(account, message, to=url_for("home"))
+
+    @login_required
+    def change_password(self) -> Response:
+        account = self.auth.passwords.change(
+            self._me().id,
+            current=request.form.get("current", ""),
+            new=request.form.get("new", ""),
+        )
+        self.bpart.refresh(account)  # this session goes on; every other one has ended
+        flash("Your password is changed. Your other sessions have ended.", "success")
+        return redirect(url_for("profile"))
 
     # Signed in
 
+    @login_required
     def home(self) -> str:
-        return render_template("home.html", invites=self.auth.invites.pending())
-
-    def profile(self) -> str:
-        methods = self.auth.sign_in_methods(g.account.id)
-        return render_template("profile.html", methods=methods)
-
-    def link(self, provider: ProviderName) -> Response:
-        return self.go(
-            self.auth.begin_link(provider, account_id=g.account.id, return_to="/profile")
+        return render_template(
+            "home.html", invites=self.auth.invites.pending(), last_invite=session.get(LAST_INVITE)
         )
 
+    @login_required
+    def profile(self) -> str:
+        methods = self.auth.sign_in_methods(self._me().id)
+        linked = {link.identity.provider: link for link in methods.identities}
+        return render_template("profile.html", methods=methods, linked=linked)
+
+    @login_required
+    def link(self, provider: ProviderName) -> Response:
+        g.login_hint = self._me().email
+        return self.bpart.link(provider, return_to=url_for("profile"))
+
+    @login_required
     def unlink(self, provider: ProviderName) -> Response:
-        # Unlinking changed the credentials: this session goes on, every other one ends.
-        session[ACCOUNT] = self.auth.sessions.stamp(self.auth.unlink(g.account.id, provider))
+        self.bpart.refresh(self.auth.unlink(self._me().id, provider))
         name = provider.capitalize()
         flash(f"{name} is unlinked. You can no longer sign in with {name}.", "success")
         return redirect(url_for("profile"))
 
     # Invitations
 
+    @login_required
     def invite_create(self) -> Response:
         email = request.form.get("email", "")
-        invite, token = self.auth.invites.create(email, invited_by=g.account.id)
-        link = self.external(url_for("invite", token=token))
-        session["last_invite"] = {"email": invite.display_email, "link": link}
+        invite, token = self.auth.invites.create(email, invited_by=self._me().id)
+        self._show_invite_link(invite.display_email, token)
         flash(f"Invitation created for {invite.display_email}.", "success")
+        return redirect(url_for("home"))
+
+    @login_required
+    def invite_resend(self, invite_id: str) -> Response:
+        invite, token = self.auth.invites.resend(invite_id)
+        self._show_invite_link(invite.display_email, token)
+        flash(
+            f"A new link for {invite.display_email} is ready; the old one no longer works.",
+            "success",
+        )
+        return redirect(url_for("home"))
+
+    @login_required
+    def invite_revoke(self, invite_id: str) -> Response:
+        invite = self.auth.invites.revoke(invite_id)
+        if session.get(LAST_INVITE, {}).get("email") == invite.display_email:
+            session.pop(LAST_INVITE)
+        flash(f"The invitation for {invite.display_email} is revoked.", "success")
         return redirect(url_for("home"))
 
     def invite(self, token: str) -> str:
@@ -203,22 +261,47 @@ class _Views:
 
     def accept(self, token: str, method: str) -> Response:
         if method != "password":
+            g.login_hint = self.auth.invites.check(token).email
             provider = cast("ProviderName", method)
-            return self.go(self.auth.invites.begin_accept(provider, token))
+            return self.bpart.accept_invite_with(
+                provider, token, return_to=url_for("invite", token=token)
+            )
         account = self.auth.invites.accept_with_password(
             token, password=request.form.get("password", ""), name=request.form.get("name", "")
         )
-        return self.sign_in(account, "Welcome! Your account is ready.")
+        return self.bpart.sign_in(account, "Welcome! Your account is ready.", to=url_for("home"))
+
+    # Helpers of the views
+
+    def _me(self) -> Account:
+        """The signed-in account (`login_required` made sure there is one)."""
+        account = self.bpart.current_account()
+        if account is None:  # login_required ran first: this does not happen
+            raise SignInRequired
+        return account
+
+    def _show_invite_link(self, email: str, token: str) -> None:
+        link = self.external(url_for("invite", token=token))
+        session[LAST_INVITE] = {"email": email, "link": link}
 
 
-def _fake_page() -> bool:
-    """The fake providers' pages stand for another site: no sign-in needed."""
-    return (request.blueprint or "") == "fake"
+def _canonical_host(base_url: str) -> Response | None:
+    """A request for another host (`localhost`) goes to `base_url`'s first."""
+    if request.host_url.rstrip("/") != base_url:
+        return redirect(f"{base_url}{request.full_path.rstrip('?')}")
+    return None
 
 
-def _no_store(response: Response) -> Response:
-    """Pages with sessions, tokens and links are never cached nor leak their URL."""
+def _headers(response: Response) -> Response:
+    """Pages with sessions, tokens and links are never cached nor framed.
+
+    `Referrer-Policy: same-origin`: the adapter sends a form's refusal back to the
+    page that posted it, which it learns from the `Referer` of a same-origin POST;
+    no other site gets a `Referer` at all, so the invitation and reset tokens in our
+    URLs never leave the site (`strict-origin-when-cross-origin` would send other
+    sites our origin, which they do not need).
+    """
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"  # invitation tokens are in URLs
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     return response

@@ -7,6 +7,11 @@ that do not exist (the library refuses plain-http endpoints), so the demo sends 
 browser to its own pages under /fake/ instead (`browser_url`): choose who you are, press
 Continue, and the page calls `fake.authorize(url, ...)` with the real authorization URL
 and redirects to the app's callback, exactly as a test plays the user.
+
+The pages' defaults walk docs/demo.md's tour: the email is the flow's `login_hint`
+(the invited address, the signed-in user) when the app gave one, else the account
+last chosen on that page in this browser (a real provider remembers who is signed in
+to it), else a sample address.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from __future__ import annotations
 import re
 import uuid
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
-from flask import Blueprint, abort, redirect, render_template, request
+from flask import Blueprint, abort, make_response, redirect, render_template, request
 
 from bpart_auth.providers.microsoft import CONSUMER_TENANT
 from bpart_auth.testing import FakeAuthorizeError, FakeGoogle, FakeMicrosoft
@@ -36,6 +41,12 @@ TENANTS: Final = {
     CONSUMER_TENANT: "Personal Microsoft account (outlook.com)",
 }
 _OID_NAMESPACE: Final = uuid.UUID("6f1c1f3e-0c1a-4d6b-9a57-4b1f0d2c9e01")
+# Whom each fake page suggests when nothing better is known.
+SAMPLE_EMAILS: Final = {"google": "admin@example.com", "microsoft": "manager@contoso.example"}
+# The fake pages' memory of the account last chosen (as a provider's own sign-in
+# cookie): a cookie on the page's path, so the app never sees it.
+_REMEMBERED: Final = "fake_account"
+_MAX_EMAIL: Final = 254  # RFC 5321's path limit, less its brackets
 
 
 class DemoFakes:
@@ -79,15 +90,17 @@ class DemoFakes:
             self._mock.reset()
             self._mock = None
 
-    def browser_url(self, url: str) -> str:
+    def browser_url(self, url: str, *, login_hint: str | None = None) -> str:
         """A fake provider's URL as the browser can open it: a page of the demo's.
 
-        Authorization URLs go to the fake's sign-in page, the admin-consent link to the
-        fake's consent page; any other URL is returned unchanged.
+        Authorization URLs go to the fake's sign-in page (with OpenID Connect's
+        `login_hint` added when given: the page prefills it), the admin-consent link to
+        the fake's consent page; any other URL is returned unchanged.
         """
         for name, endpoint in self._endpoints().items():
             if url.startswith(f"{endpoint}?"):
-                return f"{self.base_url}/fake/{name}/authorize{url[len(endpoint) :]}"
+                hint = f"&login_hint={quote(login_hint, safe='@')}" if login_hint else ""
+                return f"{self.base_url}/fake/{name}/authorize{url[len(endpoint) :]}{hint}"
         authority = self.microsoft.authority_host
         if url.startswith(f"{authority}/"):
             return f"{self.base_url}/fake/microsoft/{url[len(authority) + 1 :]}"
@@ -125,13 +138,30 @@ class DemoFakes:
             abort(400, f"redirect_uri must be the registered {self.callback_url}")
         return f"{self._endpoints()[name]}?{request.query_string.decode()}", query
 
-    def _back_to_app(self, params: dict[str, str]) -> Response:
-        return redirect(f"{self.callback_url}?{urlencode(params)}")
+    def _back_to_app(self, params: dict[str, str], *, remember: str | None = None) -> Response:
+        response = make_response(redirect(f"{self.callback_url}?{urlencode(params)}"))
+        if remember is not None:  # the account chosen: the page suggests it next time
+            response.set_cookie(
+                _REMEMBERED, remember, path=request.path, httponly=True, samesite="Lax"
+            )
+        return response
+
+    def _suggested(self, name: str, query: dict[str, str]) -> tuple[str, str]:
+        """The email and the account (tenant) the page suggests: who the user likely is."""
+        remembered = request.cookies.get(_REMEMBERED, "")
+        tenant, _, email = remembered.partition(" ")
+        if not 0 < len(email) <= _MAX_EMAIL:
+            tenant, email = CONTOSO, SAMPLE_EMAILS[name]
+        hint = query.get("login_hint", "").strip()
+        if 0 < len(hint) <= _MAX_EMAIL:
+            email = hint
+        return email, tenant if tenant in TENANTS else CONTOSO
 
     def _google_page(self) -> str | Response:
         url, query = self._authorization_request("google")
         if request.method == "GET":
-            return render_template("fake_google.html", query=query)
+            email, _ = self._suggested("google", query)
+            return render_template("fake_google.html", email=email)
         form = request.form
         try:
             if form.get("action") == "cancel":
@@ -145,12 +175,15 @@ class DemoFakes:
             )
         except FakeAuthorizeError as error:
             abort(400, str(error))
-        return self._back_to_app(params)
+        return self._back_to_app(params, remember=f"google {email[:_MAX_EMAIL]}")
 
     def _microsoft_page(self) -> str | Response:
         url, query = self._authorization_request("microsoft")
         if request.method == "GET":
-            return render_template("fake_microsoft.html", query=query, tenants=TENANTS)
+            email, tenant = self._suggested("microsoft", query)
+            return render_template(
+                "fake_microsoft.html", email=email, tenant=tenant, tenants=TENANTS
+            )
         form = request.form
         email = form.get("email", "").strip().lower()
         tenant = form.get("tenant", CONTOSO)
@@ -168,7 +201,8 @@ class DemoFakes:
             params = self.microsoft.authorize(url, **settings)
         except FakeAuthorizeError as error:
             abort(400, str(error))
-        return self._back_to_app(params)
+        remember = None if settings["decline"] else f"{tenant} {email[:_MAX_EMAIL]}"
+        return self._back_to_app(params, remember=remember)
 
     def _admin_consent_page(self, tenant: str) -> str | Response:
         blocked = {tid: TENANTS[tid] for tid in self.microsoft.consent_required_tenants}
