@@ -52,7 +52,7 @@ import functools
 from typing import TYPE_CHECKING, Concatenate, Final, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-from django.conf import settings
+from django import conf
 from django.contrib import messages
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse, HttpResponseRedirect
@@ -115,11 +115,14 @@ def get_auth() -> Auth:
         ConfigurationError: The setting is missing or names no `Auth`.
     """
     try:
-        value = getattr(settings, _SETTING, None)
-        if isinstance(value, str):
-            value = import_string(value)
-    except (ImproperlyConfigured, ImportError) as exc:
+        value = getattr(conf.settings, _SETTING, None)
+    except ImproperlyConfigured as exc:  # Django's settings are not configured at all
         raise ConfigurationError(detail=f"settings.{_SETTING}: {exc}") from exc
+    if isinstance(value, str):
+        try:
+            value = import_string(value)
+        except ImportError as exc:
+            raise ConfigurationError(detail=f"settings.{_SETTING} = {value!r}: {exc}") from exc
     if not isinstance(value, Auth):
         raise ConfigurationError(
             detail=f"settings.{_SETTING} must be an Auth or its dotted path, not {value!r}"
@@ -146,7 +149,7 @@ def sign_in(
     get_auth().sessions.sign_in(request.session, account)
     _signed_in(request, account)
     _say(request, messages.SUCCESS, message)
-    return HttpResponseRedirect(resolve_url(to or settings.LOGIN_REDIRECT_URL))
+    return HttpResponseRedirect(resolve_url(to or conf.settings.LOGIN_REDIRECT_URL))
 
 
 def sign_out(
@@ -183,7 +186,7 @@ def unlink(
         raise SignInRequired
     refresh(request, get_auth().unlink(account.id, provider))
     _say(request, messages.SUCCESS, message)
-    return HttpResponseRedirect(resolve_url(to or settings.LOGIN_REDIRECT_URL))
+    return HttpResponseRedirect(resolve_url(to or conf.settings.LOGIN_REDIRECT_URL))
 
 
 def refresh(request: HttpRequest, account: Account) -> None:
@@ -235,7 +238,9 @@ def complete(request: HttpRequest, *, to: str | None = None) -> HttpResponseRedi
     """
     outcome = complete_outcome(request)
     _say(request, messages.SUCCESS, outcome.message)
-    return HttpResponseRedirect(resolve_url(outcome.return_to or to or settings.LOGIN_REDIRECT_URL))
+    return HttpResponseRedirect(
+        resolve_url(outcome.return_to or to or conf.settings.LOGIN_REDIRECT_URL)
+    )
 
 
 def complete_outcome(request: HttpRequest) -> Outcome:
@@ -269,7 +274,7 @@ def login_required(
         if not hasattr(request, "account"):
             raise ConfigurationError(detail="login_required: AuthMiddleware is not in MIDDLEWARE")
         if request.account is None:
-            return HttpResponseRedirect(resolve_url(settings.LOGIN_URL))
+            return HttpResponseRedirect(resolve_url(conf.settings.LOGIN_URL))
         return view(request, *args, **kwargs)
 
     return signed_in_only
@@ -327,7 +332,9 @@ class AuthMiddleware:
             if page is not None:
                 return page
         signed_in = getattr(request, "account", None) is not None
-        return str(resolve_url(settings.LOGIN_REDIRECT_URL if signed_in else settings.LOGIN_URL))
+        return str(
+            resolve_url(conf.settings.LOGIN_REDIRECT_URL if signed_in else conf.settings.LOGIN_URL)
+        )
 
 
 class CrossOriginMiddleware:
@@ -369,7 +376,7 @@ def _say(request: HttpRequest, level: int, message: str | None) -> None:
 
 
 def _logged_out_url() -> str:
-    return str(getattr(settings, "LOGOUT_REDIRECT_URL", None) or settings.LOGIN_URL)
+    return str(getattr(conf.settings, "LOGOUT_REDIRECT_URL", None) or conf.settings.LOGIN_URL)
 
 
 def _same_origin_path(request: HttpRequest, url: str) -> str | None:
@@ -390,7 +397,7 @@ def _same_origin_path(request: HttpRequest, url: str) -> str | None:
 
 def _check_order(middleware: type) -> None:
     """Django's session and CSRF middleware, and messages if used, come before `middleware`."""
-    names = list(settings.MIDDLEWARE)
+    names = list(conf.settings.MIDDLEWARE)
     classes = [import_string(name) for name in names]
     mine = next((index for index, cls in enumerate(classes) if cls is middleware), None)
     if mine is None:  # not loaded from settings.MIDDLEWARE: the app wires it itself
