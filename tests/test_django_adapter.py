@@ -52,6 +52,11 @@ def login(request):
     return page(request)
 
 
+def levels(request):
+    """The messages' levels."""
+    return HttpResponse(" ".join(message.tags for message in messages.get_messages(request)))
+
+
 @bpart.login_required
 def profile(request):
     return page(request)
@@ -81,6 +86,7 @@ urlpatterns = [
     path("", page),
     path("login", login),
     path("profile", profile),
+    path("levels", levels),
     path("boom", boom),
     path("password", change_password),
     path(f"login/{PROVIDER}", require_POST(bpart.sign_in_with)),
@@ -332,6 +338,19 @@ def test_a_signed_in_users_refusal_lands_on_login_redirect_url(app, ann):
     signed_in(client)
     assert client.post("/boom")["Location"] == "/"  # no Referer
     assert "The email address or password is incorrect." in text(client)
+
+
+@pytest.mark.parametrize(
+    ("query", "level"),
+    [
+        pytest.param("admin_consent=True&tenant=contoso.example", "info", id="consent-answered"),
+        pytest.param("state=never-begun&code=c", "error", id="refusal"),
+    ],
+)
+def test_news_is_info_and_a_refusal_an_error(app, query, level):
+    client = Client()
+    assert client.get(f"/auth/callback?{query}")["Location"] == "/login"
+    assert client.get("/levels").content.decode() == level
 
 
 def test_a_subclass_renders_errors_itself(auth, ann):
