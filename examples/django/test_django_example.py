@@ -1,14 +1,16 @@
 import html
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import django_example
 import pytest
 import responses
-from django.test import Client
+from django.test import Client, override_settings
 
 from bpart_auth import Auth, MemoryStore
+from bpart_auth.services.sessions import ACCOUNT_KEY
 from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle, FakeMicrosoft
 
 SECRET = "a test secret key, 32 bytes long!"
@@ -49,6 +51,7 @@ def mock():
         yield mock
 
 
+@contextmanager
 def start(mock, microsoft=None):
     google, microsoft = FakeGoogle(), microsoft or FakeMicrosoft()
     google.install(mock)
@@ -60,13 +63,17 @@ def start(mock, microsoft=None):
         redirect_uri="http://testserver/auth/callback",
         password_hashing=CHEAP_FOR_TESTS,
     )
-    django_example.configure(auth, secret_key=SECRET)  # settings once; the Auth every time
-    return App(auth, google, microsoft, Client())
+    # Django's settings are configured once per process (here or by another test module):
+    # every test overrides them with the example's, its own `Auth` included.
+    django_example.configure(auth, secret_key=SECRET)
+    with override_settings(**django_example.settings_for(auth, secret_key=SECRET)):
+        yield App(auth, google, microsoft, Client())
 
 
 @pytest.fixture
 def app(mock):
-    return start(mock)
+    with start(mock) as app:
+        yield app
 
 
 def test_password_sign_in_and_wrong_password(app):
@@ -129,8 +136,11 @@ def test_invitation_accepted_with_password(app):
     assert "Invitation for bob@example.com" in app.text(link)
 
     page = app.post(f"{link}/password", {"name": "Bob", "password": PASSWORD})
+    assert "Welcome! Your account is ready." in page
     assert "Signed in as bob@example.com" in page
-    assert app.client.get(link).status_code == 410  # used
+    app.client.post("/logout")
+    assert app.client.get(link)["Location"] == "/login"  # used
+    assert "This invitation was already accepted." in app.text("/login")
 
 
 def test_invitation_accepted_with_microsoft(app):
@@ -155,8 +165,9 @@ def test_unlinking_the_last_method_is_refused(app):
 
 
 def test_admin_consent_required_shows_the_consent_url(mock):
-    app = start(mock, FakeMicrosoft(consent_required_tenants=[FakeMicrosoft.WORK_TENANT]))
-    response = app.redirect_flow("/login/microsoft", app.microsoft)
+    microsoft = FakeMicrosoft(consent_required_tenants=[FakeMicrosoft.WORK_TENANT])
+    with start(mock, microsoft) as app:
+        response = app.redirect_flow("/login/microsoft", app.microsoft)
     assert response.status_code == 403
     page = html.unescape(response.content.decode())
     assert "Your organization must approve this app" in page
@@ -191,4 +202,42 @@ def test_every_sign_in_starts_a_fresh_session(app):
     app.sign_in("boss@example.com")
     after = app.client.session
     assert "planted" not in after
-    assert app.auth.sessions.account(after["account"]).email == "boss@example.com"
+    assert after.session_key != session.session_key
+    assert app.auth.sessions.account(after[ACCOUNT_KEY]).email == "boss@example.com"
+
+
+def test_two_tabs_each_finish_their_own_flow(app):
+    ann = app.auth.create_account(email="ann@example.com", password=PASSWORD)
+    app.sign_in("ann@example.com")
+    google_tab = app.client.post("/profile/link/google")["Location"]
+    microsoft_tab = app.client.post("/profile/link/microsoft")["Location"]  # the first stays
+    params = app.microsoft.authorize(microsoft_tab, oid="oid-ann")
+    assert app.client.get("/auth/callback?" + urlencode(params))["Location"] == "/profile"
+    params = app.google.authorize(google_tab, email="ann@example.com")
+    assert app.client.get("/auth/callback?" + urlencode(params))["Location"] == "/profile"
+    page = app.text("/profile")
+    assert "Your Microsoft account is now linked." in page
+    assert "Your Google account is now linked." in page
+    assert "Unlink Google" in page
+    assert "Unlink Microsoft" in page
+    assert app.auth.sign_in_methods(ann.id).providers == {"google", "microsoft"}
+
+
+def test_a_flow_begun_in_another_browser_is_refused(app):
+    app.auth.create_account(email="ann@example.com")
+    start = Client().post("/login/google")["Location"]  # the attacker's browser
+    params = app.google.authorize(start, email="ann@example.com")
+    assert app.client.get("/auth/callback?" + urlencode(params))["Location"] == "/login"
+    assert "Your sign-in took too long or was interrupted." in app.text("/login")
+    assert app.client.get("/")["Location"] == "/login"
+
+
+def test_django_csrf_refuses_a_form_posted_without_its_token(app):
+    app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    browser = Client(enforce_csrf_checks=True)
+    form = {"email": "boss@example.com", "password": PASSWORD}
+    assert browser.post("/login", form).status_code == 403
+    token = re.search(
+        r'name="csrfmiddlewaretoken" value="(\w+)"', browser.get("/login").content.decode()
+    ).group(1)
+    assert browser.post("/login", {**form, "csrfmiddlewaretoken": token})["Location"] == "/"

@@ -2,11 +2,13 @@
 
 The example's own tests use Django's test client and the in-process fakes; this one
 checks, in a real browser, that Django's CSRF middleware accepts the example's forms as
-Chromium posts them, that its signed-cookie session survives the providers' redirects,
-and that every flow ends on the right page.
+Chromium posts them and refuses a form another origin posts, that its session survives
+the providers' redirects, that two tabs each finish their own flow, and that every flow
+ends on the right page.
 
 Django's settings are once per process, so the example is imported under the name its
-own tests use (`django_example`), whichever runs first.
+own tests use (`django_example`), whichever runs first, and its settings are applied
+with `override_settings` for the test.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "django"
 PASSWORD = "correct horse battery staple"
 ANN = "ann@example.com"  # oidc-provider's Google account "ann" has this email, verified
 MANAGER = "manager@contoso.example"
+DJANGO_KEY = "a Django key for the browser test"
 
 
 @pytest.fixture
@@ -33,12 +36,22 @@ def example(app_server, oidc_server, example_auth, monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLE_DIR))
     import django_example  # noqa: PLC0415 - found on the path just added
     from django.core.wsgi import get_wsgi_application  # noqa: PLC0415
+    from django.test import override_settings  # noqa: PLC0415
 
     auth = example_auth
-    django_example.configure(auth, secret_key="a Django key for the browser test")
+    django_example.configure(auth, secret_key=DJANGO_KEY)
     assert sys.modules["django_example"] is django_example
-    app_server.serve(get_wsgi_application())
-    return auth, app_server.url, oidc_server.origin
+    with override_settings(**django_example.settings_for(auth, secret_key=DJANGO_KEY)):
+        app_server.serve(get_wsgi_application())
+        yield auth, app_server.url, oidc_server.origin
+
+
+def sign_in(page, base, email=ANN):
+    page.goto(f"{base}/login")
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_text(f"Signed in as {email}.")).to_be_visible()
 
 
 def sign_out(page, base):
@@ -52,11 +65,7 @@ def test_every_flow_of_the_django_example(page, steps, example):
     auth.create_account(email=ANN, password=PASSWORD)
 
     with steps("password sign-in"):
-        page.goto(f"{base}/login")
-        page.locator("input[name=email]").fill(ANN)
-        page.locator("input[name=password]").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in", exact=True).click()
-        expect(page.get_by_text(f"Signed in as {ANN}.")).to_be_visible()
+        sign_in(page, base)
 
     with steps("link Microsoft"):
         page.goto(f"{base}/profile")
@@ -97,5 +106,54 @@ def test_every_flow_of_the_django_example(page, steps, example):
     with steps("an organization that requires admin consent"):
         page.get_by_role("button", name="Sign in with Microsoft").click()
         provider_login(page, origin, "needs-admin")
-        expect(page.get_by_text("Your organization must approve this app")).to_be_visible()
+        expect(page.get_by_role("heading", name="Your organization must approve")).to_be_visible()
         expect(page.locator("a[href*='/adminconsent?client_id=']")).to_be_visible()
+
+
+def test_two_tabs_each_finish_their_own_flow(page, steps, example, _evidence):  # noqa: PT019 - it records the second tab
+    auth, base, origin = example
+    ann = auth.create_account(email=ANN, password=PASSWORD)
+    sign_in(page, base)
+    other_tab = page.context.new_page()  # the same browser: the same session cookie
+    _evidence.watch("other tab", other_tab)
+
+    with steps("this tab begins linking Google"):
+        page.goto(f"{base}/profile")
+        page.get_by_role("button", name="Link Google").click()
+        expect(page).to_have_url(re.compile(rf"^{re.escape(origin)}/.+/interaction/"))
+
+    with steps("the other tab links Microsoft, start to finish"):
+        other_tab.goto(f"{base}/profile")
+        other_tab.get_by_role("button", name="Link Microsoft").click()
+        provider_login(other_tab, origin, "work")
+        expect(other_tab).to_have_url(f"{base}/profile")
+        expect(other_tab.get_by_text("Your Microsoft account is now linked.")).to_be_visible()
+
+    with steps("this tab finishes its Google flow"):
+        provider_login(page, origin, "ann")
+        expect(page).to_have_url(f"{base}/profile")
+        expect(page.get_by_text("Your Google account is now linked.")).to_be_visible()
+        expect(page.get_by_role("button", name="Unlink Google")).to_be_visible()
+        expect(page.get_by_role("button", name="Unlink Microsoft")).to_be_visible()
+    assert auth.sign_in_methods(ann.id).providers == {"google", "microsoft"}
+
+
+def test_a_form_posted_from_another_origin_is_refused(page, steps, example, live_server):
+    auth, base, _ = example
+    auth.create_account(email=ANN, password=PASSWORD)
+    sign_in(page, base)
+
+    def forged_form(environ, start_response):  # another origin (port), the same site
+        start_response("200 OK", [("Content-Type", "text/html")])
+        form = f"""<!doctype html><form method="post" action="{base}/admin/invites">
+<input type="hidden" name="email" value="mallory@example.com">
+<input type="hidden" name="csrfmiddlewaretoken" value="guessed"><button>Win</button></form>"""
+        return [form.encode()]
+
+    with steps("a page elsewhere posts the invitation form"):
+        page.goto(f"{live_server.serve(forged_form).url}/")
+        page.get_by_role("button", name="Win").click()
+        expect(page.get_by_text("CSRF verification failed")).to_be_visible()
+    assert not auth.invites.pending()  # nothing was invited
+    page.goto(f"{base}/")
+    expect(page.get_by_text(f"Signed in as {ANN}.")).to_be_visible()  # and nothing ended
