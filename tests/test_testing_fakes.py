@@ -14,7 +14,7 @@ import pytest
 import requests
 import responses
 
-from bpart_auth import Auth, AuthError, MemoryStore
+from bpart_auth import Auth, AuthError, ConfigurationError, MemoryStore
 from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle, FakeMicrosoft
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ def test_after_every_fake_is_left_nothing_answers_for_them() -> None:
 
 
 def test_a_fake_is_entered_once_at_a_time() -> None:
-    with FakeGoogle() as google, pytest.raises(RuntimeError):
+    with FakeGoogle() as google, pytest.raises(ConfigurationError):
         google.__enter__()
 
 

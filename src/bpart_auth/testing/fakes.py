@@ -30,6 +30,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPResponse
 
+from bpart_auth.errors import ConfigurationError
 from bpart_auth.providers.google import GOOGLE_ISSUER, GoogleProvider
 from bpart_auth.providers.microsoft import CONSUMER_TENANT, MicrosoftProvider
 from bpart_auth.testing._fake_idp import FakeAuthorizeError, FakeIdentityProvider
@@ -176,7 +177,7 @@ class _FakeContext:
 
     def _start(self) -> None:
         if self._adapter is not None:
-            raise RuntimeError("this fake is already being served: enter it once")
+            raise ConfigurationError(detail="this fake is already being served: enter it once")
         adapter = _FakeAdapter(self._idp.routes())
         _SERVING.push(adapter)
         self._adapter = adapter
