@@ -426,7 +426,7 @@ def test_a_refused_flow_goes_back_to_the_page_it_began_on(app, ann, fakes):
     callback(other, microsoft, other.post("/link/microsoft"), oid="oid-shared")
     response = callback(client, microsoft, start, oid="oid-shared")
     assert response["Location"] == "/profile"
-    assert "already linked to another user." in text(client, "/profile")
+    assert "already linked to another user here." in text(client, "/profile")
 
 
 def test_unlink_keeps_this_session_and_ends_the_others(app, ann, fakes):
