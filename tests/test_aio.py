@@ -68,9 +68,9 @@ def sync_auth():
 class Argon2Probe:
     """Counts the threads inside argon2 (hash or verify) at once, and can hold them there.
 
-    `hold` makes each call wait, inside argon2, until `release` is set (or until a
-    second call is inside too, with `until_two`): the window in which an unlimited
-    second call would overlap.
+    Each call waits inside argon2 until `release` is set and, with `wait_for_two`,
+    until a second call is inside too (at most `two_timeout` seconds): the window in
+    which an unlimited second call would overlap.
     """
 
     def __init__(self, monkeypatch):
@@ -81,6 +81,7 @@ class Argon2Probe:
         self.release = threading.Event()
         self.release.set()
         self.wait_for_two = False
+        self.two_timeout = 0.5  # how long a call inside waits for a second one
         self._changed = threading.Condition()
         for name in ("hash", "verify"):
             monkeypatch.setattr(argon2.PasswordHasher, name, self._wrap(name))
@@ -95,7 +96,7 @@ class Argon2Probe:
                 self.peak = max(self.peak, self.inside)
                 self._changed.notify_all()
                 if self.wait_for_two:
-                    self._changed.wait_for(lambda: self.inside >= 2, timeout=0.5)
+                    self._changed.wait_for(lambda: self.inside >= 2, timeout=self.two_timeout)
             self.entered.set()
             self.release.wait(timeout=10)
             try:
@@ -308,7 +309,7 @@ async def test_with_two_tokens_two_sign_ins_do_overlap(sync_auth, probe):
     """The control: the probe sees an overlap when the limiter allows one."""
     async_auth = AsyncAuth(sync_auth, password_limiter=anyio.CapacityLimiter(2))
     context = await _context(async_auth)
-    probe.peak, probe.wait_for_two = 0, True
+    probe.peak, probe.wait_for_two, probe.two_timeout = 0, True, 10
     await _twice(HASHING_CALLS["sign_in_with_password"], async_auth, context)
     assert probe.peak == 2
 
