@@ -96,7 +96,7 @@ class Argon2Probe:
                 self.peak = max(self.peak, self.inside)
                 self._changed.notify_all()
                 if self.wait_for_two:
-                    self._changed.wait_for(lambda: self.inside >= 2, timeout=self.two_timeout)
+                    self._changed.wait_for(lambda: self.peak >= 2, timeout=self.two_timeout)
             self.entered.set()
             self.release.wait(timeout=10)
             try:
