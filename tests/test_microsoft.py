@@ -42,12 +42,24 @@ def store():
     return MemoryStore()
 
 
+@pytest.fixture(autouse=True)
+def each_facade(facade, monkeypatch):
+    """Each test runs on Auth, then on AsyncAuth (asyncio, trio): `make` wraps its Auth."""
+    monkeypatch.setitem(globals(), "wrap", facade)
+
+
+def wrap(auth):
+    return auth
+
+
 def make(store, fake, **provider):
-    auth = Auth(
-        store,
-        secret_key=SECRET,
-        providers=[fake.provider(**provider)],
-        password_hashing=CHEAP_FOR_TESTS,
+    auth = wrap(
+        Auth(
+            store,
+            secret_key=SECRET,
+            providers=[fake.provider(**provider)],
+            password_hashing=CHEAP_FOR_TESTS,
+        )
     )
     ann = auth.create_account(email="ann@contoso.example")
     return auth, ann

@@ -169,6 +169,18 @@ class Auth:
         """
         return self._flows.provider_names
 
+    @property
+    def password_hashing(self) -> Argon2Parameters:
+        """The argon2id parameters of new password hashes (`password_hashing=`).
+
+        Examples:
+            >>> from bpart_auth import Auth, MemoryStore
+            >>> from bpart_auth.testing import CHEAP_FOR_TESTS
+            >>> Auth(MemoryStore(), password_hashing=CHEAP_FOR_TESTS).password_hashing.memory_cost
+            8
+        """
+        return self._hasher.parameters
+
     # Accounts
 
     def create_account(self, *, email: str, password: str | None = None, name: str = "") -> Account:
