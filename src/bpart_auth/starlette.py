@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeAlias, cas
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
@@ -137,9 +138,16 @@ def _add_notice(session: MutableMapping[str, Any], message: str, category: str) 
 class StarletteAuth:
     """bpart_auth in a Starlette or FastAPI app: create it with the `Auth`, then `init_app(app)`.
 
+    Every helper takes the request first; those that take a `provider` or a `token`
+    find it in the request's path parameters when it is not given, so they serve as
+    Starlette endpoints as they are (FastAPI too, through `app.add_route`):
+    `app.add_route("/login/{provider}", bpart.sign_in_with, methods=["POST"])`. A path
+    naming a provider the `Auth` does not have is a 404.
+
     Args:
         auth: The configured `AsyncAuth` (with `redirect_uri`, for the app's origin), or
             a sync `Auth`, which is wrapped in one (`self.auth`).
+        app: The Starlette or FastAPI app; or call `init_app` later.
         login_url: Where `signed_in` sends a visitor who is not signed in, and where a
             refusal lands when no better page is known.
         home_url: Where `sign_in` and `complete` go when given no other page, and where
@@ -155,6 +163,7 @@ class StarletteAuth:
     def __init__(
         self,
         auth: AsyncAuth | Auth,
+        app: Starlette | None = None,
         *,
         login_url: str = "/",
         home_url: str = "/",
@@ -165,12 +174,16 @@ class StarletteAuth:
         self.login_url = login_url
         self.home_url = home_url
         self._on_error = on_error
+        if app is not None:
+            self.init_app(app)
 
     def init_app(self, app: Starlette) -> None:
         """Add the middleware (`AuthMiddleware`) and the `AuthError` handler to `app`.
 
         Add Starlette's `SessionMiddleware` after this call: `add_middleware` wraps what
         is there, so the session is then outside and ready when the middleware runs.
+        A handler the app adds for a subclass (say `AdminConsentRequired`) wins over
+        this one for that subclass, as Starlette looks handlers up by the error's class.
         """
         app.add_middleware(AuthMiddleware, bpart=self)
         app.add_exception_handler(AuthError, self.refused)
@@ -211,34 +224,76 @@ class StarletteAuth:
         await self.auth.sessions.refresh(request.session, account)
         request.state.account = await self.auth.sessions.current(request.session)
 
+    async def unlink(
+        self,
+        request: Request,
+        provider: ProviderName | None = None,
+        message: str | None = None,
+        *,
+        to: str | None = None,
+    ) -> RedirectResponse:
+        """Unlink `provider` from the signed-in account, leave `message`, redirect (303) to `to`.
+
+        This session goes on (`refresh`); the account's other sessions end, as after
+        any change of its credentials.
+
+        Raises:
+            SignInRequired: No account is signed in.
+            LastSignInMethod: It is the account's only way to sign in.
+        """
+        account = await signed_in(request)
+        await self.refresh(
+            request, await self.auth.unlink(account.id, self._provider(request, provider))
+        )
+        if message:
+            flash(request, message, "success")
+        return RedirectResponse(to or self.home_url, 303)
+
     # Redirect flows
 
     async def sign_in_with(
-        self, request: Request, provider: ProviderName, *, return_to: str | None = None
+        self,
+        request: Request,
+        provider: ProviderName | None = None,
+        *,
+        return_to: str | None = None,
     ) -> Response:
         """Redirect to `provider` to sign in; the flow is kept in the session."""
         start = await self.auth.begin_sign_in(
-            provider, session=request.session, return_to=return_to
+            self._provider(request, provider), session=request.session, return_to=return_to
         )
         return self.go(start)
 
     async def link(
-        self, request: Request, provider: ProviderName, *, return_to: str | None = None
+        self,
+        request: Request,
+        provider: ProviderName | None = None,
+        *,
+        return_to: str | None = None,
     ) -> Response:
         """Redirect to `provider` to link it to the signed-in account.
 
         Raises:
             SignInRequired: No account is signed in.
         """
-        start = await self.auth.begin_link(provider, session=request.session, return_to=return_to)
+        start = await self.auth.begin_link(
+            self._provider(request, provider), session=request.session, return_to=return_to
+        )
         return self.go(start)
 
     async def accept_invite_with(
-        self, request: Request, provider: ProviderName, token: str, *, return_to: str | None = None
+        self,
+        request: Request,
+        provider: ProviderName | None = None,
+        token: str | None = None,
+        *,
+        return_to: str | None = None,
     ) -> Response:
         """Redirect to `provider` to accept the invitation of `token` by registering."""
+        if token is None:
+            token = str(request.path_params.get("token", ""))
         start = await self.auth.invites.begin_accept(
-            provider, token, session=request.session, return_to=return_to
+            self._provider(request, provider), token, session=request.session, return_to=return_to
         )
         return self.go(start)
 
@@ -262,6 +317,15 @@ class StarletteAuth:
         outcome = await self.auth.complete(request.query_params, session=request.session)
         request.state.account = await self.auth.sessions.current(request.session)
         return outcome
+
+    def _provider(self, request: Request, given: ProviderName | None) -> ProviderName:
+        """`given`, else the request's `{provider}` path parameter (404 when not configured)."""
+        if given is not None:
+            return given
+        name = request.path_params.get("provider")
+        if name not in self.auth.provider_names:
+            raise HTTPException(404)
+        return cast("ProviderName", name)
 
     # Per request
 
