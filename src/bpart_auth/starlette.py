@@ -72,8 +72,8 @@ __all__ = [
     "SESSION_ENDED",
     "AuthMiddleware",
     "Notice",
-    "SignedIn",
     "StarletteAuth",
+    "current_account",
     "flash",
     "notices",
     "signed_in",
@@ -432,6 +432,7 @@ except ImportError:  # Starlette alone: await `signed_in(request)` in the endpoi
 else:
     SignedIn: TypeAlias = Annotated[Account, Depends(signed_in)]
     """A route parameter `me: SignedIn` is the signed-in account (FastAPI)."""
+    __all__ += ["SignedIn"]
 
 
 def _same_origin_path(url: str, base_url: str) -> str | None:
