@@ -143,3 +143,22 @@ def sqlite_db(tmp_path):
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database(request) -> Database:
     return request.getfixturevalue(f"{request.param}_db")
+
+
+# `AsyncAuth` runs the same flow tests: a test module's `auth` fixture wraps its `Auth`
+# with `facade`, so each test runs on the sync Auth, then on AsyncAuth under asyncio and
+# under trio (awaited on a portal's event loop, through `async_facade.Blocking`).
+
+
+@pytest.fixture(params=["sync", "asyncio", "trio"])
+def facade(request):
+    if request.param == "sync":
+        yield lambda auth: auth
+        return
+    from anyio.from_thread import start_blocking_portal  # noqa: PLC0415 - only these runs
+
+    from async_facade import Blocking  # noqa: PLC0415
+    from bpart_auth.aio import AsyncAuth  # noqa: PLC0415
+
+    with start_blocking_portal(request.param) as portal:
+        yield lambda auth: Blocking(AsyncAuth(auth), portal)

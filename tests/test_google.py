@@ -54,8 +54,8 @@ def make_auth(store, fake, **provider):
 
 
 @pytest.fixture
-def auth(store, fake):
-    return make_auth(store, fake)
+def auth(store, fake, facade):
+    return facade(make_auth(store, fake))
 
 
 @pytest.fixture

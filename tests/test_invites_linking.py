@@ -69,8 +69,8 @@ def make_auth(store, google, microsoft, clock, **settings):
 
 
 @pytest.fixture
-def auth(store, google, microsoft, clock):
-    return make_auth(store, google, microsoft, clock)
+def auth(store, google, microsoft, clock, facade):
+    return facade(make_auth(store, google, microsoft, clock))
 
 
 @pytest.fixture

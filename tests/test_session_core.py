@@ -48,15 +48,17 @@ def clock():
 
 
 @pytest.fixture
-def auth(fakes, clock):
+def auth(fakes, clock, facade):
     google, microsoft = fakes
-    return Auth(
-        MemoryStore(),
-        secret_key=SECRET,
-        providers=[google.provider(), microsoft.provider()],
-        password_hashing=CHEAP_FOR_TESTS,
-        redirect_uri=CALLBACK,
-        clock=clock,
+    return facade(
+        Auth(
+            MemoryStore(),
+            secret_key=SECRET,
+            providers=[google.provider(), microsoft.provider()],
+            password_hashing=CHEAP_FOR_TESTS,
+            redirect_uri=CALLBACK,
+            clock=clock,
+        )
     )
 
 

@@ -9,9 +9,9 @@ implementation of every protocol step and the event loop never waits on it:
   a burst of sign-ins queues instead of allocating a hash's memory per request.
 - Everything else runs under anyio's default thread limiter (40 threads).
 - A cancelled call is not abandoned: the sync call runs to completion in its thread
-  (a write is never left half done), its result is dropped, and the cancellation is
-  raised when it returns. A call still waiting for a token is cancelled at once,
-  having done nothing.
+  (a write is never left half done) and returns its result; the cancellation takes
+  effect at the task's next `await`. A call still waiting for a thread or a token is
+  cancelled at once, having done nothing.
 - Event callbacks (`on`) run in the worker thread that made the change, after it is
   stored. From there, `anyio.from_thread.run(coroutine_function, ...)` runs a
   coroutine on the app's event loop.
