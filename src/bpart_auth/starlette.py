@@ -136,7 +136,10 @@ def _add_notice(session: MutableMapping[str, Any], message: str, category: str) 
 
 
 class StarletteAuth:
-    """bpart_auth in a Starlette or FastAPI app: create it with the `Auth`, then `init_app(app)`.
+    """bpart_auth in a Starlette or FastAPI app: `StarletteAuth(auth, app)`, then the session.
+
+    Create it with the app (or call `init_app(app)` later), then add Starlette's
+    `SessionMiddleware`, so that the session wraps the middleware.
 
     Every helper takes the request first; those that take a `provider` or a `token`
     find it in the request's path parameters when it is not given, so they serve as
