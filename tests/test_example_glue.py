@@ -20,6 +20,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BUDGETS = {
     "flask/flask_example.py": 45,
     "django/django_example.py": 103,
+    "fastapi/fastapi_example.py": 45,
 }
 
 
