@@ -18,7 +18,7 @@ socket.create_connection = _no_network  # type: ignore[assignment]
 
 import bpart_auth  # noqa: E402
 
-forbidden = {"flask", "django", "fastapi", "starlette", "sqlalchemy", "redis", "psycopg"}
+forbidden = {"flask", "django", "fastapi", "starlette", "anyio", "sqlalchemy", "redis", "psycopg"}
 leaked = sorted(forbidden & set(sys.modules))
 assert not leaked, f"importing bpart_auth imported {leaked}"
 assert importlib.resources.files("bpart_auth").joinpath("py.typed").is_file(), "py.typed missing"
