@@ -10,13 +10,13 @@ from pathlib import Path
 
 from bench import bench_hostile
 from bench._docs import DOCS, RunInfo, write_docs
-from bench._harness import Result, Skipped, load_average, measure, table
+from bench._harness import Measured, Result, Scenario, Skipped, load_average, measure, table
 
 QUICK = (3, 0.05)  # interleaved pairs per case, seconds per sample
 FULL = (9, 0.2)
 
 
-def main() -> int:
+def main() -> int:  # noqa: C901 - the command line, then the loop over modules
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", help="only modules bench_NAME (default: all)")
     parser.add_argument(
@@ -59,7 +59,7 @@ def main() -> int:
         modules = [m for m in modules if m.removeprefix("bench_") in arguments.names]
     run = RunInfo.now(scale=scale, repeats=repeats, sample_seconds=sample_seconds)
     print(f"bench: {scale} run, load {run.load_start:.2f}", file=sys.stderr, flush=True)
-    results: list[Result | Skipped] = []
+    results: list[Result | Measured | Skipped] = []
     for name in modules:
         module = importlib.import_module(f"bench.{name}")
         for case in module.benchmarks(scale):
@@ -68,6 +68,9 @@ def main() -> int:
                 results.append(case)
                 continue
             print(f"  {case.group}: {case.name} ...", file=sys.stderr, flush=True)
+            if isinstance(case, Scenario):
+                results.extend(case.run())
+                continue
             results.append(measure(case, repeats=repeats, sample_seconds=sample_seconds))
     run = run.finished(load_average())
     print(run.describe())

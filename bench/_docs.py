@@ -28,7 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench._harness import HEADER, Result, Skipped, load_average, markdown_table, row
+from bench._harness import (
+    HEADER,
+    Measured,
+    Result,
+    Skipped,
+    load_average,
+    markdown_table,
+    row,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -110,14 +118,14 @@ class RunInfo:
         )
 
 
-def _group_tables(results: Sequence[Result | Skipped]) -> dict[str, str]:
+def _group_tables(results: Sequence[Result | Measured | Skipped]) -> dict[str, str]:
     rows: dict[str, list[list[str]]] = {}
     for result in results:
         rows.setdefault(result.group, []).append(row(result))
     return {group: markdown_table(list(HEADER), lines) for group, lines in rows.items()}
 
 
-def write_docs(path: Path, run: RunInfo, results: Sequence[Result | Skipped]) -> None:
+def write_docs(path: Path, run: RunInfo, results: Sequence[Result | Measured | Skipped]) -> None:
     """Replace the generated blocks of `path` with this run's figures.
 
     Raises:

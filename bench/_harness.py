@@ -125,6 +125,44 @@ class Result:
         return ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measured:
+    """A figure a scenario measured itself (a load test), beside its baseline of the same run.
+
+    `subject` and `baseline` are already formatted; `ratio` is subject / baseline; `n`
+    and `spread` describe the repeats the figure is the median of; `target` and `ok`
+    say what the issue asks and whether it holds (reported, never asserted).
+    """
+
+    group: str
+    name: str
+    subject: str
+    baseline: str
+    baseline_name: str
+    ratio: float
+    n: int
+    spread: float
+    load: float
+    target: str = ""
+    ok: bool | None = None
+
+    @property
+    def verdict(self) -> str:
+        """ "ok", "MISSED", or "" when there is no target."""
+        if self.ok is None:
+            return ""
+        return "ok" if self.ok else "MISSED"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    """A benchmark that drives load itself and returns its own rows (`Measured`)."""
+
+    group: str
+    name: str
+    run: Callable[[], Sequence[Measured]]
+
+
 def load_average() -> float:
     """The 1-minute load average (0.0 where the platform has none)."""
     try:
@@ -221,10 +259,23 @@ def duration(seconds: float) -> str:
 HEADER = ("case", "subject", "baseline", "vs", "ratio", "N", "IQR", "load", "target", "")
 
 
-def row(result: Result | Skipped) -> list[str]:
+def row(result: Result | Measured | Skipped) -> list[str]:
     """One table row (without the group): measured figures, or the skip reason."""
     if isinstance(result, Skipped):
         return [result.name, f"skipped: {result.reason}", "", "", "", "", "", "", "", ""]
+    if isinstance(result, Measured):
+        return [
+            result.name,
+            result.subject,
+            result.baseline,
+            result.baseline_name,
+            f"{result.ratio:.3f}",
+            str(result.n),
+            f"{100 * result.spread:.1f}%",
+            f"{result.load:.2f}",
+            result.target,
+            result.verdict,
+        ]
     return [
         result.case.name,
         duration(result.subject),
@@ -251,7 +302,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def table(results: Sequence[Result | Skipped]) -> str:
+def table(results: Sequence[Result | Measured | Skipped]) -> str:
     """Every result in one Markdown table, grouped as measured."""
     header = ["group", *HEADER]
     return markdown_table(header, [[result.group, *row(result)] for result in results])

@@ -2,7 +2,7 @@
 
 Fixtures:
 
-- `browser` (session): a headless Chromium (`playwright.sync_api.Browser`), launched by
+- `browser` (package: see the fixture): a headless Chromium (`playwright.sync_api.Browser`), launched by
   `executable_path` with `_harness.CHROMIUM_ARGS`. Skips locally and fails under CI=true
   when Playwright or Chromium is missing (`./dev test` installs both).
 - `page`: a fresh context (`ignore_https_errors=True`, for the oidc-provider's test CA;
@@ -72,7 +72,10 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an asyncio loop running in
+# the main thread while it is started, and the async tests that run after this package
+# (tests/test_aio.py, the AsyncAuth facade) need the thread without one.
+@pytest.fixture(scope="package")
 def browser():
     executable = chromium_executable()
     if executable is None:
