@@ -23,10 +23,12 @@ from bpart_auth import (
     InvalidFlowState,
     InvalidIdToken,
     MemoryStore,
+    ProviderAlreadyLinked,
     ProviderError,
     ProviderUnavailable,
 )
 from bpart_auth.providers.google import GOOGLE_ISSUER, GOOGLE_METADATA_URL
+from bpart_auth.store.sql import SQLStore
 from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle
 
 SECRET = "a unit-test secret key of 32+ bytes"
@@ -861,3 +863,26 @@ def test_an_explicit_issuer_is_what_discovery_must_name(store):
         assert auth.begin_sign_in("google", redirect_uri=CALLBACK).url.startswith(
             "https://idp.example/auth?"
         )
+
+
+class _RacedStore(SQLStore):
+    """Another request links the same identity while this one is between its check and
+    its insert: the insert then loses on the database's unique index, as it does in a
+    real race (ProviderAlreadyLinked: the account has a Google identity now)."""
+
+    def link_identity(self, **kwargs):
+        super().link_identity(**kwargs)  # the other tab's request, a moment earlier
+        raise ProviderAlreadyLinked(provider="google")
+
+
+def test_two_concurrent_first_sign_ins_with_one_identity_both_succeed(fake, tmp_path):
+    # Found by the async benchmark: five tabs' first Google sign-ins at once, one account.
+    store = _RacedStore(f"sqlite:///{tmp_path / 'raced.db'}", create_schema=True)
+    auth = make_auth(store, fake)
+    ann = auth.create_account(email="ann@example.com", name="Ann")
+    linked = []
+    auth.on("linked", linked.append)
+    outcome = sign_in(auth, fake, email="ann@example.com", sub="ann-sub")
+    assert (outcome.kind, outcome.account.id) == ("signed_in", ann.id)
+    assert [link.identity.subject for link in store.list_identities(ann.id)] == ["ann-sub"]
+    assert linked == []  # the request that linked it reports the link, not this one

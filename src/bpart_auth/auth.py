@@ -228,13 +228,14 @@ class Auth:
 
         Prefer `auth.sessions.current(session)`, which keeps its own stamp in the
         app's session and compares it exactly, so no clock is involved. This is the
-        same check on two values, for an app that keeps sessions some other way. Call it on every request with the account id and the
-        time the session signed in (from `outcome.account.credentials_changed_at` or
-        this `Auth`'s clock, never the app's own clock). None when the account is
-        gone, disabled, or its credentials (password, linked identities) changed
-        after `signed_in_at`. After the user's own change (a new password, a link or
-        an unlink), store the account's new `credentials_changed_at` as the
-        session's `signed_in_at`, so only the other sessions end.
+        same check on two values, for an app that keeps sessions some other way.
+        Call it on every request with the account id and the time the session
+        signed in (from `outcome.account.credentials_changed_at` or this `Auth`'s
+        clock, never the app's own clock). None when the account is gone, disabled,
+        or its credentials (password, linked identities) changed after
+        `signed_in_at`. After the user's own change (a new password, a link or an
+        unlink), store the account's new `credentials_changed_at` as the session's
+        `signed_in_at`, so only the other sessions end.
 
         Examples:
             >>> from bpart_auth import Auth, MemoryStore

@@ -43,8 +43,7 @@ def sign_in_with_identity(
     account = store.find_account_by_identity(verified.identity)
     linked_now = False
     if account is None and provider.email_sign_in and verified.email:
-        account = _by_verified_email(store, verified, clock=clock)
-        linked_now = account is not None
+        account, linked_now = _by_verified_email(store, verified, clock=clock)
     if account is None:
         raise errors.IdentityNotLinked(provider=provider.name)
     if account.disabled:
@@ -54,14 +53,15 @@ def sign_in_with_identity(
 
 def _by_verified_email(
     store: AccountStore, verified: VerifiedIdentity, *, clock: Callable[[], datetime]
-) -> Account | None:
+) -> tuple[Account | None, bool]:
+    """The account of the verified email, its identity linked; and whether by this call."""
     try:
         address = normalize_email(verified.email or "")
     except errors.InvalidEmail:
-        return None
+        return None, False
     account = store.find_account_by_email(address)
     if account is None:
-        return None
+        return None, False
     if not verified.email_verified:
         raise errors.EmailNotVerified(provider=verified.identity.provider)
     if account.disabled:
@@ -70,10 +70,17 @@ def _by_verified_email(
         store.link_identity(
             account_id=account.id, identity=verified.identity, email=verified.email, now=clock()
         )
-    except errors.ProviderAlreadyLinked as exc:
+    except (errors.ProviderAlreadyLinked, errors.IdentityAlreadyLinked) as exc:
+        # A concurrent first sign-in with the same identity (a double click, two tabs)
+        # linked it a moment ago: then it signs in like any later one.
+        raced = store.find_account_by_identity(verified.identity)
+        if raced is not None and raced.id == account.id:
+            return raced, False
+        if isinstance(exc, errors.IdentityAlreadyLinked):
+            raise
         # The account has another Google identity: this one is simply not linked. The
         # user signs in another way, and unlinks and links from the profile to switch.
         raise errors.IdentityNotLinked(
             provider=verified.identity.provider, detail="the account has another identity"
         ) from exc
-    return store.get_account(account.id) or account
+    return store.get_account(account.id) or account, True
