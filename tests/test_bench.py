@@ -11,8 +11,10 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 from bench._docs import RunInfo, write_docs
-from bench._harness import Case, Result, Skipped
+from bench._harness import Case, Result, Skipped, row
 from bench._transport import InProcessTransport, catch_strays
+from bench.bench_async import PLANS, Burst
+from bench.bench_async import _rows as _async_rows
 from bench.bench_hostile import hostile
 
 URL = "https://idp.bench.test/token"
@@ -196,3 +198,34 @@ def test_catch_strays_routes_and_counts_another_sessions_requests():
     assert transport.strays == 2
     assert transport.request_count == 2
     assert requests.Session().get_adapter(URL) is not transport  # restored afterwards
+
+
+def _burst(seconds, p99, growth=0, bound=64 * 2**20):
+    return Burst(seconds=seconds, p99=p99, ticks=100, memory_growth=growth, bound=bound)
+
+
+def test_async_rows_compare_each_figure_with_its_own_baseline():
+    bursts = {
+        ("password", "async"): [_burst(10.0, 0.002), _burst(11.0, 0.004)],
+        ("password", "blocking"): [_burst(10.5, 0.200), _burst(10.5, 0.400)],
+        ("password", "sync"): [_burst(10.0, 0.001), _burst(10.0, 0.001)],
+        ("callback", "async"): [_burst(1.0, 0.010), _burst(1.0, 0.010)],
+        ("callback", "blocking"): [_burst(1.0, 0.020), _burst(1.0, 0.020)],
+        ("callback", "sync"): [_burst(0.5, 0.001), _burst(0.5, 0.001)],
+        ("memory", "async"): [_burst(1, 0, growth=60 * 2**20), _burst(1, 0, growth=62 * 2**20)],
+        ("memory", "sync"): [_burst(1, 0, growth=640 * 2**20), _burst(1, 0, growth=600 * 2**20)],
+    }
+    rows = {row.name: row for row in _async_rows(PLANS["full"], bursts)}
+    lag = rows["50 password sign-ins: loop lag p99, async vs sync Auth in async def"]
+    assert (lag.subject, lag.baseline, lag.n, lag.verdict) == ("3 ms", "300 ms", 2, "ok")
+    assert lag.ratio == pytest.approx(0.01)  # median of 0.002/0.2 and 0.004/0.4
+    throughput = rows["50 password sign-ins: burst time, async vs def routes"]
+    assert (throughput.ratio, throughput.verdict) == (pytest.approx(1.05), "ok")
+    callbacks = rows["50 Google callbacks: loop lag p99, async vs sync Auth in async def"]
+    assert callbacks.verdict == "MISSED"  # 10 ms > 5 ms, and blocking only 20 ms
+    assert rows["50 Google callbacks: burst time, async vs def routes"].verdict == "MISSED"
+    memory = rows["100 sign-ins: peak memory growth, AsyncAuth"]
+    assert (memory.subject, memory.baseline, memory.verdict) == ("61 MiB", "64 MiB", "ok")
+    unbounded = rows["100 sign-ins: peak memory growth, def routes, no limiter"]
+    assert (unbounded.ratio, unbounded.verdict) == (pytest.approx(9.6875), "")
+    assert row(unbounded)[-2:] == ["", ""]

@@ -1,0 +1,252 @@
+"""Async apps: the event loop's lag, throughput and memory under a burst of sign-ins.
+
+The FastAPI example runs on uvicorn in its own process, three ways (`_async_server`):
+`async` (the example: `AsyncAuth`, work in threads), `blocking` (the same `async def`
+routes calling the sync core on the loop) and `sync` (plain `def` routes in FastAPI's
+thread pool). This process plays the browsers with httpx: each burst sends every
+request at once, and the server's ticker reports how late the loop woke it meanwhile.
+
+- Loop lag: the ticker's p99 during a burst of password sign-ins and one of Google
+  callbacks (fake Google, in the server's process, on the real HTTP client), async
+  against blocking. The issue asks for at most 5 ms against over 100 ms.
+- Throughput: the burst's wall time, async against the `def` routes (within 10%).
+- Memory: the server's peak resident memory growth during 100 concurrent sign-ins,
+  against `AsyncAuth.peak_password_memory` (the limiter's bound), for `async`; the
+  `def` routes, which no limiter holds back, are shown against the same bound.
+
+Each figure is the median of the rounds (N); IQR is their spread. A quick run uses 5
+users, cheap argon2 and one round: a smoke run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench._harness import Measured, Scenario, Skipped, duration, load_average
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    import httpx
+
+    from bench._harness import Scale
+
+GROUP = "async"
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "a benchmark passphrase, long enough"  # noqa: S105 - the server seeds it
+MODES = ("async", "blocking", "sync")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    users: int
+    memory_users: int
+    rounds: int
+    hashing: str
+
+
+PLANS = {
+    "quick": Plan(users=5, memory_users=5, rounds=1, hashing="cheap"),
+    "full": Plan(users=50, memory_users=100, rounds=3, hashing="real"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    seconds: float
+    p99: float
+    ticks: int
+    memory_growth: int
+    bound: float
+
+
+class Server(contextlib.AbstractContextManager["Server"]):
+    """One `_async_server` process; it exits when its stdin closes."""
+
+    def __init__(self, mode: str, hashing: str, folder: Path) -> None:
+        self.mode = mode
+        database = f"sqlite:///{folder / f'{mode}.db'}"
+        self.process = subprocess.Popen(  # noqa: S603 - our own module, sys.executable
+            [sys.executable, "-m", "bench._async_server", mode, hashing, database],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])},
+        )
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        if not line.startswith("PORT "):
+            self.process.kill()
+            raise RuntimeError(f"the {mode} server did not start: {line!r}")
+        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+# What a browser sends with the app's own forms (the adapter refuses anything else).
+FORM_HEADERS = {"Origin": "http://127.0.0.1", "Sec-Fetch-Site": "same-origin"}
+
+
+async def _sign_in(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/login",
+        data={"email": "bench@example.com", "password": PASSWORD},
+        headers=FORM_HEADERS,
+    )
+    if response.status_code != 303 or "set-cookie" not in response.headers:
+        raise RuntimeError(f"sign-in failed: {response.status_code} {response.text[:200]}")
+
+
+async def _ready_callback(client: httpx.AsyncClient) -> str:
+    """Begin a Google flow and have the fake answer it: the callback URL to burst."""
+    begun = await client.post("/login/google", headers=FORM_HEADERS)
+    answer = await client.get("/__bench/authorize", params={"url": begun.headers["location"]})
+    params = answer.json()
+    return "/auth/callback?" + "&".join(f"{k}={v}" for k, v in params.items())
+
+
+async def _callback(client: httpx.AsyncClient, url: str) -> None:
+    response = await client.get(url)
+    if response.status_code != 303 or response.headers["location"] != "/":
+        raise RuntimeError(f"callback failed: {response.status_code} {response.text[:200]}")
+
+
+async def _burst(server: Server, kind: str, users: int) -> Burst:
+    import httpx  # noqa: PLC0415 - only this benchmark needs it
+
+    limits = httpx.Limits(max_connections=users + 2)
+    clients = [httpx.AsyncClient(base_url=server.url, limits=limits) for _ in range(users)]
+    control = httpx.AsyncClient(base_url=server.url)
+    try:
+        urls = [await _ready_callback(c) for c in clients] if kind == "callback" else []
+        await control.post("/__bench/mark", headers=FORM_HEADERS)
+        start = time.perf_counter()
+        if kind == "callback":
+            await asyncio.gather(*(_callback(c, u) for c, u in zip(clients, urls, strict=True)))
+        else:
+            await asyncio.gather(*(_sign_in(c) for c in clients))
+        seconds = time.perf_counter() - start
+        report = (await control.get("/__bench/report")).json()
+    finally:
+        for client in [*clients, control]:
+            await client.aclose()
+    return Burst(
+        seconds=seconds,
+        p99=report["p99"],
+        ticks=report["ticks"],
+        memory_growth=report["memory_growth"],
+        bound=report["bound"],
+    )
+
+
+def _spread(values: Sequence[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    first, _, third = statistics.quantiles(values, n=4, method="inclusive")
+    middle = statistics.median(values)
+    return (third - first) / middle if middle else 0.0
+
+
+def _mib(size: float) -> str:
+    return f"{size / 2**20:.0f} MiB"
+
+
+def _run(scale: Scale) -> list[Measured]:
+    plan = PLANS[scale]
+    bursts: dict[tuple[str, str], list[Burst]] = {}
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
+        servers = {
+            mode: stack.enter_context(Server(mode, plan.hashing, Path(folder))) for mode in MODES
+        }
+        for _ in range(plan.rounds):
+            for kind in ("password", "callback"):
+                for mode in MODES:
+                    burst = asyncio.run(_burst(servers[mode], kind, plan.users))
+                    bursts.setdefault((kind, mode), []).append(burst)
+        for mode in ("async", "sync"):
+            for _ in range(plan.rounds):
+                burst = asyncio.run(_burst(servers[mode], "password", plan.memory_users))
+                bursts.setdefault(("memory", mode), []).append(burst)
+    return list(_rows(plan, bursts))
+
+
+def _rows(plan: Plan, bursts: dict[tuple[str, str], list[Burst]]) -> Iterator[Measured]:
+    load = load_average()
+    labels = {"password": "password sign-ins", "callback": "Google callbacks"}
+    for kind, label in labels.items():
+        lag = [b.p99 for b in bursts[kind, "async"]]
+        blocked = [b.p99 for b in bursts[kind, "blocking"]]
+        ratios = [a / b if b else 0.0 for a, b in zip(lag, blocked, strict=True)]
+        yield Measured(
+            group=GROUP,
+            name=f"{plan.users} {label}: loop lag p99, async vs sync Auth in async def",
+            subject=duration(statistics.median(lag)),
+            baseline=duration(statistics.median(blocked)),
+            baseline_name="blocking",
+            ratio=statistics.median(ratios),
+            n=len(ratios),
+            spread=_spread(ratios),
+            load=load,
+            target="<= 5 ms vs > 100 ms",
+            ok=statistics.median(lag) <= 0.005 and statistics.median(blocked) > 0.1,
+        )
+        times = [b.seconds for b in bursts[kind, "async"]]
+        threaded = [b.seconds for b in bursts[kind, "sync"]]
+        ratios = [a / b for a, b in zip(times, threaded, strict=True)]
+        yield Measured(
+            group=GROUP,
+            name=f"{plan.users} {label}: burst time, async vs def routes",
+            subject=duration(statistics.median(times)),
+            baseline=duration(statistics.median(threaded)),
+            baseline_name="def routes",
+            ratio=statistics.median(ratios),
+            n=len(ratios),
+            spread=_spread(ratios),
+            load=load,
+            target="<= 1.1",
+            ok=statistics.median(ratios) <= 1.1,
+        )
+    for mode, name in (("async", "AsyncAuth"), ("sync", "def routes, no limiter")):
+        runs = bursts["memory", mode]
+        growth = [b.memory_growth for b in runs]
+        bound = runs[0].bound
+        ratios = [g / bound for g in growth]
+        yield Measured(
+            group=GROUP,
+            name=f"{plan.memory_users} sign-ins: peak memory growth, {name}",
+            subject=_mib(statistics.median(growth)),
+            baseline=_mib(bound),
+            baseline_name="limiter bound",
+            ratio=statistics.median(ratios),
+            n=len(ratios),
+            spread=_spread(ratios),
+            load=load,
+            target="<= 1" if mode == "async" else "",
+            ok=statistics.median(ratios) <= 1 if mode == "async" else None,
+        )
+
+
+def benchmarks(scale: Scale) -> Iterator[Scenario | Skipped]:
+    try:
+        import httpx  # noqa: F401, PLC0415
+        import uvicorn  # noqa: F401, PLC0415
+    except ImportError as missing:
+        yield Skipped(group=GROUP, name="FastAPI example on uvicorn", reason=str(missing))
+        return
+    yield Scenario(group=GROUP, name="FastAPI example on uvicorn", run=lambda: _run(scale))
