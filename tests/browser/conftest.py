@@ -2,7 +2,7 @@
 
 Fixtures:
 
-- `browser` (package: see the fixture): a headless Chromium (`playwright.sync_api.Browser`), launched by
+- `browser` (package scope): a headless Chromium (`playwright.sync_api.Browser`), launched by
   `executable_path` with `_harness.CHROMIUM_ARGS`. Skips locally and fails under CI=true
   when Playwright or Chromium is missing (`./dev test` installs both).
 - `page`: a fresh context (`ignore_https_errors=True`, for the oidc-provider's test CA;
