@@ -144,7 +144,8 @@ def test_every_public_method_is_there_with_the_same_signature(wrapper, wrapped):
         (AsyncAuth, {"on"}),
         (
             AsyncSessionService,
-            {"stamp", "cross_origin_refused", "signed_in_account_id"} | {"keep_flow", "take_flow"},
+            {"stamp", "cross_origin_refused", "signed_in_account_id"}
+            | {"keep_flow", "take_flow", "referring_page"},
         ),
         (AsyncPasswordService, set()),
         (AsyncInviteService, set()),

@@ -275,6 +275,7 @@ ENTRY_POINTS: dict[str, Any] = {
         {"state": "s", "code": "c"}, session={FLOWS_KEY: v}
     ),
     "sessions.current.stamp": lambda w, v: w.auth.sessions.current({ACCOUNT_KEY: v}),
+    "sessions.referring_page": lambda w, v: w.auth.sessions.referring_page(v),
     "begin_link.session.stamp": lambda w, v: w.auth.begin_link("google", session={ACCOUNT_KEY: v}),
     "sessions.cross_origin_refused.method": lambda w, v: w.auth.sessions.cross_origin_refused(
         v, {"Origin": "https://backoffice.test"}

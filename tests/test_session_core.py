@@ -313,3 +313,42 @@ def test_a_hostile_callback_through_the_session_is_invalid_flow_state(auth, para
     with pytest.raises(InvalidFlowState):
         auth.complete(params, session=session)
     assert len(session[FLOWS_KEY]) == 1  # a bad callback takes no one's flow away
+
+
+# Where a refused form goes back to
+
+
+@pytest.mark.parametrize(
+    ("referer", "page"),
+    [
+        ("https://backoffice.test/invite/abc", "/invite/abc"),
+        ("https://backoffice.test/profile?tab=links", "/profile?tab=links"),
+        ("https://BACKOFFICE.test:443/", "/"),
+        ("https://backoffice.test", "/"),
+        ("https://backoffice.test/page#part", "/page"),
+        (" https://backoffice.test/x ", "/x"),
+        ("https://evil.example/invite/abc", None),
+        ("http://backoffice.test/invite/abc", None),  # another scheme: another origin
+        ("https://backoffice.test:8443/x", None),
+        ("https://backoffice.test.evil.example/x", None),
+        ("https://backoffice.test//evil.example/x", None),
+        ("https://backoffice.test/\\evil.example", None),
+        ("https://backoffice.test/%2F%2Fevil.example", None),
+        ("https://backoffice.test/%09/evil.example", None),
+        ("/relative/only", None),
+        ("javascript:alert(1)", None),
+        ("https://[backoffice.test/x", None),
+        ("https://backoffice.test/" + "x" * 3000, None),
+        ("https://backoffice.test/\ud800", None),
+        ("", None),
+        (None, None),
+        (b"https://backoffice.test/x", None),
+        (["https://backoffice.test/x"], None),
+    ],
+)
+def test_a_refused_form_goes_back_only_to_a_safe_page_of_the_app(auth, referer, page):
+    assert auth.sessions.referring_page(referer) == page
+
+
+def test_without_the_apps_origin_no_page_is_trusted():
+    assert Auth(MemoryStore()).sessions.referring_page("https://backoffice.test/x") is None

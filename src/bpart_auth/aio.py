@@ -525,6 +525,10 @@ class AsyncSessionService:
         """
         return self._sessions.cross_origin_refused(method, headers)
 
+    def referring_page(self, referer: object) -> str | None:
+        """The app's page a form was posted from (see `SessionService.referring_page`)."""
+        return self._sessions.referring_page(referer)
+
     def signed_in_account_id(self, session: Session) -> str | None:
         """The account id the session's stamp names, unchecked.
 

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import functools
 from typing import TYPE_CHECKING, Concatenate, Final, ParamSpec, TypeVar
-from urllib.parse import urlsplit
 
 from django import conf
 from django.contrib import messages
@@ -58,7 +57,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 from django.shortcuts import resolve_url
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
 
 from bpart_auth.auth import Auth
@@ -326,9 +324,8 @@ class AuthMiddleware:
         """
         if error.return_to:
             return error.return_to
-        referer = request.headers.get("Referer")
-        if request.method == "POST" and isinstance(referer, str):
-            page = _same_origin_path(request, referer)
+        if request.method == "POST":
+            page = get_auth().sessions.referring_page(request.headers.get("Referer"))
             if page is not None:
                 return page
         signed_in = getattr(request, "account", None) is not None
@@ -377,22 +374,6 @@ def _say(request: HttpRequest, level: int, message: str | None) -> None:
 
 def _logged_out_url() -> str:
     return str(getattr(conf.settings, "LOGOUT_REDIRECT_URL", None) or conf.settings.LOGIN_URL)
-
-
-def _same_origin_path(request: HttpRequest, url: str) -> str | None:
-    """The path and query of `url` when it is on this request's origin, else None."""
-    here = request.get_host()
-    if not url_has_allowed_host_and_scheme(url, {here}, require_https=request.is_secure()):
-        return None
-    try:
-        target = urlsplit(url)
-    except ValueError:
-        return None
-    if target.netloc != here or target.scheme != request.scheme:
-        return None
-    if target.path.startswith("//") or "\\" in target.path:
-        return None  # `//evil.example/` would redirect off the site
-    return (target.path or "/") + (f"?{target.query}" if target.query else "")
 
 
 def _check_order(middleware: type) -> None:

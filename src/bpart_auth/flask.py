@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import functools
 from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, cast
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, flash, g, redirect, request, session
 
@@ -224,8 +223,8 @@ class FlaskAuth:
         """
         if error.return_to:
             return error.return_to
-        if request.method == "POST" and request.referrer:
-            page = _same_origin_path(request.referrer, request.host_url)
+        if request.method == "POST":
+            page = self.auth.sessions.referring_page(request.referrer)
             if page is not None:
                 return page
         return self.home_url if self.current_account() else self.login_url
@@ -266,16 +265,3 @@ def login_required(view: Callable[_P, _R]) -> Callable[_P, _R | BaseResponse]:
         return view(*args, **kwargs)
 
     return signed_in_only
-
-
-def _same_origin_path(url: str, host_url: str) -> str | None:
-    """The path and query of `url` when it is on `host_url`'s origin, else None."""
-    try:
-        target, here = urlsplit(url), urlsplit(host_url)
-    except ValueError:
-        return None
-    if (target.scheme, target.netloc) != (here.scheme, here.netloc):
-        return None
-    if target.path.startswith("//") or "\\" in target.path:
-        return None  # `//evil.example/` would redirect off the site
-    return (target.path or "/") + (f"?{target.query}" if target.query else "")

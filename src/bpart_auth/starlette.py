@@ -47,7 +47,6 @@ import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeAlias, cast
-from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -344,9 +343,8 @@ class StarletteAuth:
             return self.login_url
         if error.return_to:
             return error.return_to
-        referer = request.headers.get("referer")
-        if request.method == "POST" and referer:
-            page = _same_origin_path(referer, str(request.base_url))
+        if request.method == "POST":
+            page = self.auth.sessions.referring_page(request.headers.get("referer"))
             if page is not None:
                 return page
         return self.home_url if current_account(request) else self.login_url
@@ -436,16 +434,3 @@ else:
     SignedIn: TypeAlias = Annotated[Account, Depends(signed_in)]
     """A route parameter `me: SignedIn` is the signed-in account (FastAPI)."""
     __all__ += ["SignedIn"]
-
-
-def _same_origin_path(url: str, base_url: str) -> str | None:
-    """The path and query of `url` when it is on `base_url`'s origin, else None."""
-    try:
-        target, here = urlsplit(url), urlsplit(base_url)
-    except ValueError:
-        return None
-    if (target.scheme, target.netloc) != (here.scheme, here.netloc):
-        return None
-    # "//host/..." would leave the origin when used as a redirect target.
-    path = "/" + target.path.lstrip("/\\")
-    return path + (f"?{target.query}" if target.query else "")

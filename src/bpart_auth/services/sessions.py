@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from bpart_auth import errors
 from bpart_auth._input import MAX_CALLBACK_VALUE, text_problem
+from bpart_auth.flowstate import check_return_to
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -290,6 +291,42 @@ class SessionService:
         if account is None or account.disabled or account.credentials_changed_at != changed_at:
             return None
         return account
+
+    def referring_page(self, referer: object) -> str | None:
+        """The page of the app a form was posted from, to show a refusal there; or None.
+
+        The adapters send the browser back to it when a form's request fails (a wrong
+        password, an invitation that cannot be accepted). It is the path and query of
+        `referer` (the request's `Referer` header) when that is a page of the app's own
+        origin, the one of `Auth(redirect_uri=...)`, and the path passes the same
+        checks as a flow's `return_to` (`check_return_to`: one leading `/`, no
+        backslash, nothing that decodes to another host). Anything else, including a
+        value that is not a str of at most 2048 characters, is None: never an open
+        redirect.
+
+        Examples:
+            >>> from bpart_auth import Auth, MemoryStore
+            >>> auth = Auth(MemoryStore(), redirect_uri="https://app.example/auth/callback")
+            >>> auth.sessions.referring_page("https://app.example/invite/abc?x=1")
+            '/invite/abc?x=1'
+            >>> auth.sessions.referring_page("https://evil.example/") is None
+            True
+            >>> auth.sessions.referring_page("https://app.example//evil.example/") is None
+            True
+        """
+        if self._origin is None or not isinstance(referer, str):
+            return None
+        if text_problem(referer, limit=_MAX_HEADER) is not None:
+            return None
+        referer = referer.strip()
+        if _parse_origin(referer) != self._origin:
+            return None
+        parts = urlsplit(referer)  # parsed once already by _parse_origin: no ValueError
+        page = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            return check_return_to(page)
+        except errors.InvalidReturnTo:
+            return None
 
     def cross_origin_refused(self, method: str, headers: Headers) -> bool:
         """Whether to refuse a request as cross-site request forgery (CSRF): answer 403.
