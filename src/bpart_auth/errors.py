@@ -93,10 +93,12 @@ __all__ = [
     "InvalidInvite",
     "InvalidResetToken",
     "InvalidReturnTo",
+    "InvalidSecondFactor",
     "InviteAlreadyUsed",
     "InviteEmailMismatch",
     "InviteExpired",
     "InviteRevoked",
+    "LastSecondFactor",
     "LastSignInMethod",
     "PasswordBreached",
     "PasswordCheckUnavailable",
@@ -110,6 +112,8 @@ __all__ = [
     "ProviderError",
     "ProviderUnavailable",
     "ResetTokenExpired",
+    "SecondFactorAlreadyRegistered",
+    "SecondFactorNotFound",
     "SignInRequired",
     "StoreUnavailable",
     "TenantNotAllowed",
@@ -151,6 +155,10 @@ ErrorCode = Literal[
     "reset_token_expired",
     "invalid_flow_state",
     "sign_in_required",
+    "second_factor_not_found",
+    "second_factor_already_registered",
+    "last_second_factor",
+    "invalid_second_factor",
     "provider_error",
     "consent_declined",
     "admin_consent_answered",
@@ -436,6 +444,36 @@ class LastSignInMethod(AuthError):
     default_message = (
         "You can't remove your only way to sign in. Set a password or link another account first."
     )
+
+
+class SecondFactorNotFound(AuthError):
+    """The account has no second factor of this id."""
+
+    code: ClassVar[ErrorCode] = "second_factor_not_found"
+    default_message = "That authenticator or passkey is not on your account."
+
+
+class SecondFactorAlreadyRegistered(AuthError):
+    """This passkey (its credential id) is registered already, to this account or another."""
+
+    code: ClassVar[ErrorCode] = "second_factor_already_registered"
+    default_message = "This passkey is registered already."
+
+
+class LastSecondFactor(AuthError):
+    """Removing it would leave the account without a second factor, which the policy requires."""
+
+    code: ClassVar[ErrorCode] = "last_second_factor"
+    default_message = (
+        "You can't remove your only second factor: this site requires one. Add another first."
+    )
+
+
+class InvalidSecondFactor(AuthError):
+    """A code, recovery code or passkey answer was wrong, used before, or expired."""
+
+    code: ClassVar[ErrorCode] = "invalid_second_factor"
+    default_message = "That code didn't work. Check it and try again."
 
 
 class InvalidCredentials(AuthError):

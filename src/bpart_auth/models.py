@@ -25,6 +25,8 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "ProviderName",
+    "SecondFactor",
+    "SecondFactorKind",
     "SignInMethods",
     "VerifiedIdentity",
 ]
@@ -181,6 +183,36 @@ class LinkedIdentity:
 
     def __post_init__(self) -> None:
         _require_aware("linked_at", self.linked_at)
+
+
+SecondFactorKind = Literal["totp", "passkey"]
+"""A second factor's kind: an authenticator app (TOTP, RFC 6238) or a passkey (WebAuthn)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecondFactor:
+    """A second factor of an account: what a profile page lists (never its secret).
+
+    Attributes:
+        id: The store's id for it.
+        account_id: The account it belongs to.
+        kind: `"totp"` (an authenticator app) or `"passkey"`.
+        name: The name the user gave it ("Phone", "YubiKey 5"), at most 200 characters.
+        created_at: When it was added.
+        last_used_at: When it last passed a sign-in, or None.
+    """
+
+    id: str
+    account_id: str
+    kind: SecondFactorKind
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware("created_at", self.created_at)
+        if self.last_used_at is not None:
+            _require_aware("last_used_at", self.last_used_at)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -34,13 +34,22 @@ The contract, for every implementation:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from datetime import datetime
 
-    from bpart_auth.models import Account, Identity, Invite, LinkedIdentity, ProviderName
+    from bpart_auth.models import (
+        Account,
+        Identity,
+        Invite,
+        LinkedIdentity,
+        ProviderName,
+        SecondFactor,
+        SecondFactorKind,
+    )
 
 __all__ = [
     "MAX_EMAIL_LENGTH",
@@ -51,6 +60,8 @@ __all__ = [
     "IdentityRecords",
     "InviteRecords",
     "ResetTokenRecords",
+    "SecondFactorRecord",
+    "SecondFactorRecords",
 ]
 
 MAX_EMAIL_LENGTH: Final = 254
@@ -58,6 +69,10 @@ MAX_EMAIL_LENGTH: Final = 254
 
 MAX_NAME_LENGTH: Final = 200
 """Longest display name accepted, in characters."""
+
+MAX_SECRET_LENGTH: Final = 4096
+"""Longest second-factor secret a store keeps (a sealed TOTP secret, a passkey's public
+key and counters as JSON), in characters."""
 
 MAX_TEXT_LENGTH: Final = 1000
 """Longest identity issuer or subject, invite data key or value, in characters."""
@@ -264,3 +279,104 @@ class ResetTokenRecords(Protocol):
 @runtime_checkable
 class AccountStore(AccountRecords, IdentityRecords, InviteRecords, ResetTokenRecords, Protocol):
     """Everything `Auth` needs from storage: the union of the four record Protocols."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecondFactorRecord:
+    """A second factor as stored: the public `SecondFactor` and what checks it.
+
+    Attributes:
+        factor: What the account's owner may see.
+        secret: What verifies it, opaque to the store: a TOTP secret sealed under a key
+            derived from the app's `secret_key` (never the raw secret), or a passkey's
+            public key and sign counter as JSON. At most `MAX_SECRET_LENGTH`
+            characters. Not in `repr`.
+        lookup_key: A passkey's credential id (base64url), unique across the store, by
+            which a passwordless sign-in finds it; None for TOTP.
+    """
+
+    factor: SecondFactor
+    secret: str = field(repr=False)
+    lookup_key: str | None = None
+
+
+@runtime_checkable
+class SecondFactorRecords(Protocol):
+    """Second factors (authenticator apps, passkeys) and recovery codes of accounts.
+
+    Optional: `Auth` offers second factors only on a store that implements this too
+    (`MemoryStore` and `SQLStore` do). Adding, removing and regenerating recovery codes
+    are credential changes: they stamp `credentials_changed_at`, in the transaction, so
+    the account's other sessions end. A disabled account gets no new factor
+    (`AccountDisabled`, checked in the transaction); its factors are kept.
+    """
+
+    def add_second_factor(
+        self,
+        *,
+        account_id: str,
+        kind: SecondFactorKind,
+        name: str,
+        secret: str,
+        lookup_key: str | None,
+        now: datetime,
+    ) -> SecondFactorRecord:
+        """Add a factor to an account, in one transaction.
+
+        `AccountNotFound`, `AccountDisabled`, `InvalidInput` (a name `check_name`
+        refuses, a secret or lookup key too long or empty),
+        `SecondFactorAlreadyRegistered` when `lookup_key` is taken (any account).
+        """
+        ...
+
+    def list_second_factors(self, account_id: str) -> Sequence[SecondFactorRecord]:
+        """The account's factors, oldest first; empty for an unknown account."""
+        ...
+
+    def find_second_factor(self, lookup_key: str) -> SecondFactorRecord | None:
+        """The factor with this lookup key (a passkey's credential id), or None."""
+        ...
+
+    def update_second_factor(
+        self,
+        factor_id: str,
+        *,
+        secret: str | None = None,
+        name: str | None = None,
+        used_at: datetime | None = None,
+    ) -> SecondFactorRecord:
+        """Change the fields given (a passkey's new sign counter, a new name, last use).
+
+        Not a credential change. `SecondFactorNotFound` for an unknown id.
+        """
+        ...
+
+    def remove_second_factor(
+        self, account_id: str, factor_id: str, *, keep_at_least: int, now: datetime
+    ) -> SecondFactorRecord:
+        """Remove one of the account's factors, in one transaction; what was removed.
+
+        `SecondFactorNotFound` when the account has no factor of this id;
+        `LastSecondFactor` when fewer than `keep_at_least` factors would remain
+        (counted in the transaction, so two concurrent removals cannot both pass).
+        Removing the last factor also deletes the account's recovery codes.
+        """
+        ...
+
+    def replace_recovery_codes(
+        self, account_id: str, *, code_hashes: Sequence[str], now: datetime
+    ) -> None:
+        """Make these the account's recovery codes (their hashes); the old ones die.
+
+        One transaction. `AccountNotFound`; `InvalidInput` for a hash that is not 64
+        lowercase hex characters.
+        """
+        ...
+
+    def use_recovery_code(self, account_id: str, *, code_hash: str, now: datetime) -> bool:
+        """Spend one recovery code: True once for each code, then False (atomic)."""
+        ...
+
+    def count_recovery_codes(self, account_id: str) -> int:
+        """How many of the account's recovery codes are still unused."""
+        ...
