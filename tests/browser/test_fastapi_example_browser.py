@@ -119,20 +119,5 @@ def example(app_server, oidc_server, example_auth, uvicorn_server):
     )
 
 
-def test_every_flow_of_the_fastapi_example(page, steps, example):
-    walk.every_flow(page, steps, example)
-
-
-def test_invitations_of_the_fastapi_example(page, steps, example):
-    walk.invitations(page, steps, example)
-
-
-def test_two_tabs_each_finish_their_own_flow(page, steps, example):
-    walk.two_tabs(page, steps, example)
-
-
-@walk.forged_post_cases
-def test_a_forged_cross_origin_post_is_refused(
-    page, steps, example, live_server, attacker_host, action, fields
-):
-    walk.forged_post(page, steps, example, live_server, attacker_host, action, fields)
+class TestFastApiExample(walk.ExampleWalk):
+    """Every flow, invitations, two tabs and forged posts (_example_walk.py), on FastAPI."""
