@@ -14,8 +14,10 @@ subclassing `ExampleWalk` (`class TestFlaskExample(ExampleWalk): ...`).
 from __future__ import annotations
 
 import html
+import importlib.util
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +40,14 @@ class Example:
     origin: str  # oidc-provider's
     session_ended: str  # the adapter's SESSION_ENDED notice
     forged_request: str  # the adapter's FORGED_REQUEST body
+
+
+def load_example(path: Path, name: str):
+    """The example at `path`, imported afresh as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def flash(page):

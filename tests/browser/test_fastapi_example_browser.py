@@ -20,7 +20,6 @@ The walk itself is tests/browser/_example_walk.py, shared with the Flask example
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import socket
 import threading
 import time
@@ -38,13 +37,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi" / "fastapi_example.py"
 # Hop-by-hop headers (RFC 9110 section 7.6.1) stay with each hop.
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"}
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("fastapi_example_under_test", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -112,7 +104,9 @@ def proxy_to(port: int):
 
 @pytest.fixture
 def example(app_server, oidc_server, example_auth, uvicorn_server):
-    app = load_example().create_app(example_auth, secret_key="a session key", https_only=False)
+    app = walk.load_example(EXAMPLE, "fastapi_example_under_test").create_app(
+        example_auth, secret_key="a session key", https_only=False
+    )
     app_server.serve(proxy_to(uvicorn_server(app)))
     return walk.Example(
         example_auth, app_server.url, oidc_server.origin, SESSION_ENDED, FORGED_REQUEST

@@ -13,7 +13,6 @@ The walk itself is tests/browser/_example_walk.py, shared with the FastAPI examp
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -27,16 +26,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flask" / "flask_example.py"
 
 
-def load_example():
-    spec = importlib.util.spec_from_file_location("flask_example_under_test", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def example(app_server, oidc_server, example_auth):
-    app = load_example().create_app(example_auth, secret_key="a Flask key", secure_cookies=False)
+    app = walk.load_example(EXAMPLE, "flask_example_under_test").create_app(
+        example_auth, secret_key="a Flask key", secure_cookies=False
+    )
     app.testing = True
     app_server.serve(app)
     return walk.Example(
