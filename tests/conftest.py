@@ -12,12 +12,14 @@ import psycopg
 import pytest
 import responses
 
+from bpart_auth import Auth, MemoryStore
 from bpart_auth.store.sql import SQLStore
-from bpart_auth.testing import FakeGoogle, FakeMicrosoft
+from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle, FakeMicrosoft
 from e2e.oidc_fixture import missing_requirement
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REDIS_URL = os.environ.get("BPART_AUTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SECRET = "a unit-test secret key of 32+ bytes"
 
 
 def service_missing(name: str, reason: str) -> None:
@@ -58,6 +60,27 @@ def fakes():
         google.install(mock)
         microsoft.install(mock)
         yield google, microsoft
+
+
+@pytest.fixture
+def auth_with_fakes(fakes):
+    """`auth_with_fakes(**settings)`: an `Auth` on a new MemoryStore, signing in at `fakes`.
+
+    Cheap password hashing and a fixed secret key; `settings` (`redirect_uri`, `clock`,
+    ...) go to `Auth` as they are.
+    """
+    google, microsoft = fakes
+
+    def make(**settings: Any) -> Auth:
+        return Auth(
+            MemoryStore(),
+            secret_key=SECRET,
+            providers=[google.provider(), microsoft.provider()],
+            password_hashing=CHEAP_FOR_TESTS,
+            **settings,
+        )
+
+    return make
 
 
 @pytest.fixture

@@ -23,21 +23,9 @@ def clock():
     return Clock()
 
 
-def make_auth(fakes, clock, **settings):
-    google, microsoft = fakes
-    return Auth(
-        MemoryStore(),
-        secret_key=SECRET,
-        providers=[google.provider(), microsoft.provider()],
-        password_hashing=CHEAP_FOR_TESTS,
-        clock=clock,
-        **settings,
-    )
-
-
 @pytest.fixture
-def auth(fakes, clock):
-    return make_auth(fakes, clock, redirect_uri=CALLBACK)
+def auth(auth_with_fakes, clock):
+    return auth_with_fakes(clock=clock, redirect_uri=CALLBACK)
 
 
 def redirect_uri_of(start):
@@ -87,8 +75,8 @@ def test_a_redirect_uri_given_to_begin_wins_over_the_default(auth):
 
 
 @pytest.mark.parametrize("intent", ["sign_in", "link", "accept"])
-def test_no_redirect_uri_anywhere_is_a_configuration_error(fakes, clock, intent):
-    auth = make_auth(fakes, clock)
+def test_no_redirect_uri_anywhere_is_a_configuration_error(auth_with_fakes, clock, intent):
+    auth = auth_with_fakes(clock=clock)
     ann = auth.create_account(email="ann@example.com", password=PASSWORD)
     _, token = auth.invites.create("bob@example.com")
     begin = {

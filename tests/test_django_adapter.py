@@ -23,7 +23,6 @@ from django.views.decorators.http import require_POST
 from bpart_auth import Auth, ConfigurationError, MemoryStore
 from bpart_auth import django as bpart
 from bpart_auth.services.sessions import ACCOUNT_KEY, FLOWS_KEY
-from bpart_auth.testing import CHEAP_FOR_TESTS
 
 SECRET = "a test secret key, 32 bytes long!"
 PASSWORD = "correct horse battery staple"
@@ -109,15 +108,8 @@ def configure_once():
 
 
 @pytest.fixture
-def auth(fakes):
-    google, microsoft = fakes
-    return Auth(
-        MemoryStore(),
-        secret_key=SECRET,
-        providers=[google.provider(), microsoft.provider()],
-        redirect_uri=CALLBACK,
-        password_hashing=CHEAP_FOR_TESTS,
-    )
+def auth(auth_with_fakes):
+    return auth_with_fakes(redirect_uri=CALLBACK)
 
 
 def app_settings(auth, **changes):

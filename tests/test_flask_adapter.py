@@ -22,9 +22,7 @@ from bpart_auth import (
 )
 from bpart_auth.flask import FORGED_REQUEST, SESSION_ENDED, FlaskAuth, login_required
 from bpart_auth.services.sessions import ACCOUNT_KEY, FLOWS_KEY
-from bpart_auth.testing import CHEAP_FOR_TESTS
 
-SECRET = "a unit-test secret key of 32+ bytes"
 PASSWORD = "correct horse battery staple"
 HERE = "http://localhost"  # the test client's origin, and the app's
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}  # what a browser sends with the app's forms
@@ -32,15 +30,8 @@ OID = "oid-ann"
 
 
 @pytest.fixture
-def auth(fakes):
-    google, microsoft = fakes
-    return Auth(
-        MemoryStore(),
-        secret_key=SECRET,
-        providers=[google.provider(), microsoft.provider()],
-        password_hashing=CHEAP_FOR_TESTS,
-        redirect_uri=f"{HERE}/callback",
-    )
+def auth(auth_with_fakes):
+    return auth_with_fakes(redirect_uri=f"{HERE}/callback")
 
 
 @pytest.fixture

@@ -43,9 +43,7 @@ from bpart_auth.starlette import (
     notices,
     signed_in,
 )
-from bpart_auth.testing import CHEAP_FOR_TESTS
 
-SECRET = "a unit-test secret key of 32+ bytes"
 SESSION_KEY = "a Starlette session key"
 PASSWORD = "correct horse battery staple"
 HERE = "https://app.test"  # the test client's origin, and the app's
@@ -54,15 +52,8 @@ OID = "oid-ann"
 
 
 @pytest.fixture
-def auth(fakes):
-    google, microsoft = fakes
-    return Auth(
-        MemoryStore(),
-        secret_key=SECRET,
-        providers=[google.provider(), microsoft.provider()],
-        password_hashing=CHEAP_FOR_TESTS,
-        redirect_uri=f"{HERE}/callback",
-    )
+def auth(auth_with_fakes):
+    return auth_with_fakes(redirect_uri=f"{HERE}/callback")
 
 
 @pytest.fixture

@@ -19,14 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from ._example_walk import ANN, PASSWORD, attacker_site, sign_in_with_password
 from ._harness import expect
 from ._oidc_pages import provider_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "django"
-PASSWORD = "correct horse battery staple"
-ANN = "ann@example.com"  # oidc-provider's Google account "ann" has this email, verified
 MANAGER = "manager@contoso.example"
 DJANGO_KEY = "a Django key for the browser test"
 
@@ -46,12 +45,8 @@ def example(app_server, oidc_server, example_auth, monkeypatch):
         yield auth, app_server.url, oidc_server.origin
 
 
-def sign_in(page, base, email=ANN):
-    page.goto(f"{base}/login")
-    page.locator("input[name=email]").fill(email)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page.get_by_text(f"Signed in as {email}.")).to_be_visible()
+def sign_in(page, base):
+    sign_in_with_password(page, f"{base}/login")
 
 
 def sign_out(page, base):
@@ -143,16 +138,13 @@ def test_a_form_posted_from_another_origin_is_refused(page, steps, example, live
     auth.create_account(email=ANN, password=PASSWORD)
     sign_in(page, base)
 
-    def forged_form(environ, start_response):  # another origin (port), the same site
-        start_response("200 OK", [("Content-Type", "text/html")])
-        form = f"""<!doctype html><form method="post" action="{base}/admin/invites">
-<input type="hidden" name="email" value="mallory@example.com">
-<input type="hidden" name="csrfmiddlewaretoken" value="guessed"><button>Win</button></form>"""
-        return [form.encode()]
+    # Another origin (port), the same site: the session cookie goes along.
+    forged_form = attacker_site(
+        f"{base}/admin/invites", email="mallory@example.com", csrfmiddlewaretoken="guessed"
+    )
 
     with steps("a page elsewhere posts the invitation form"):
         page.goto(f"{live_server.serve(forged_form).url}/")
-        page.get_by_role("button", name="Win").click()
         expect(page.get_by_text("CSRF verification failed")).to_be_visible()
     assert not auth.invites.pending()  # nothing was invited
     page.goto(f"{base}/")
