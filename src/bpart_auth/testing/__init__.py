@@ -8,6 +8,8 @@
   switches for a tenant requiring admin consent and for declined consent).
 - `StoreContract`: the store contract kit, a pytest base class every
   `AccountStore` implementation passes unchanged (needs pytest).
+- `SoftAuthenticator`: a software passkey authenticator and browser, answering
+  WebAuthn options in the browser's JSON shape (needs the `mfa` extra).
 
 Examples:
     >>> from bpart_auth import Auth, MemoryStore
@@ -23,6 +25,7 @@ from bpart_auth.passwords import CHEAP_FOR_TESTS
 from bpart_auth.testing.fakes import FakeAuthorizeError, FakeGoogle, FakeMicrosoft
 
 if TYPE_CHECKING:
+    from bpart_auth.testing._soft_authenticator import SoftAuthenticator
     from bpart_auth.testing.store_contract import StoreContract
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "FakeAuthorizeError",
     "FakeGoogle",
     "FakeMicrosoft",
+    "SoftAuthenticator",
     "StoreContract",
 ]
 
@@ -41,4 +45,9 @@ def __getattr__(name: str) -> Any:  # noqa: ANN401 - module attributes of any ki
         from bpart_auth.testing.store_contract import StoreContract  # noqa: PLC0415
 
         return StoreContract
+    if name == "SoftAuthenticator":
+        # Loaded on first use too: it needs cbor2 (the `mfa` extra).
+        from bpart_auth.testing._soft_authenticator import SoftAuthenticator  # noqa: PLC0415
+
+        return SoftAuthenticator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
