@@ -29,6 +29,7 @@ from bpart_auth.store.sql import SQLStore
 from bpart_auth.testing import StoreContract
 from bpart_auth.testing.store_contract import (
     HASH,
+    SecondFactorContract,
     LATER,
     NOW,
     OTHER_HASH,
@@ -57,6 +58,19 @@ class TestSQLiteFile(StoreContract):
 
 @pytest.mark.postgres
 class TestPostgreSQL(StoreContract):
+    @pytest.fixture
+    def store(self, postgresql_db):
+        return postgresql_db.store(create_schema=True)
+
+
+class TestSQLiteFileSecondFactors(SecondFactorContract):
+    @pytest.fixture
+    def store(self, sqlite_db):
+        return sqlite_db.store(create_schema=True)
+
+
+@pytest.mark.postgres
+class TestPostgreSQLSecondFactors(SecondFactorContract):
     @pytest.fixture
     def store(self, postgresql_db):
         return postgresql_db.store(create_schema=True)

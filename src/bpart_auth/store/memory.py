@@ -77,7 +77,7 @@ class MemoryStore:
         self._invite_by_token: dict[str, str] = {}
         self._invite_token: dict[str, str] = {}
         self._reset_tokens: dict[str, _ResetToken] = {}
-        self._factors: dict[str, SecondFactorRecord] = {}  # by factor id, oldest first
+        self._factors: dict[str, SecondFactorRecord] = {}  # by factor id, in the order added
         self._factor_by_lookup_key: dict[str, str] = {}
         self._recovery_codes: dict[str, set[str]] = {}  # account id: unused code hashes
         self._used_once: dict[tuple[str, str], datetime] = {}
@@ -542,7 +542,8 @@ class MemoryStore:
         return link
 
     def _factors_of(self, account_id: str) -> list[SecondFactorRecord]:
-        return [r for r in self._factors.values() if r.factor.account_id == account_id]
+        mine = [r for r in self._factors.values() if r.factor.account_id == account_id]
+        return sorted(mine, key=lambda record: record.factor.created_at)  # stable: then added
 
     def _set_invite_token(self, invite_id: str, token_hash: str) -> None:
         old = self._invite_token.pop(invite_id, None)
