@@ -8,6 +8,8 @@
   switches for a tenant requiring admin consent and for declined consent).
 - `StoreContract`: the store contract kit, a pytest base class every
   `AccountStore` implementation passes unchanged (needs pytest).
+- `SecondFactorContract`: the same for a store that also implements
+  `SecondFactorRecords` (a separate class, with the same `store` fixture).
 
 Examples:
     >>> from bpart_auth import Auth, MemoryStore
@@ -23,13 +25,14 @@ from bpart_auth.passwords import CHEAP_FOR_TESTS
 from bpart_auth.testing.fakes import FakeAuthorizeError, FakeGoogle, FakeMicrosoft
 
 if TYPE_CHECKING:
-    from bpart_auth.testing.store_contract import StoreContract
+    from bpart_auth.testing.store_contract import SecondFactorContract, StoreContract
 
 __all__ = [
     "CHEAP_FOR_TESTS",
     "FakeAuthorizeError",
     "FakeGoogle",
     "FakeMicrosoft",
+    "SecondFactorContract",
     "StoreContract",
 ]
 
@@ -37,8 +40,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:  # noqa: ANN401 - module attributes of any kind
     # Loaded on first use so that importing bpart_auth.testing needs pytest only for
     # the helpers that are pytest classes.
-    if name == "StoreContract":
-        from bpart_auth.testing.store_contract import StoreContract  # noqa: PLC0415
+    if name in ("StoreContract", "SecondFactorContract"):
+        from bpart_auth.testing import store_contract  # noqa: PLC0415
 
-        return StoreContract
+        return getattr(store_contract, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
