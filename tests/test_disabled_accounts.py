@@ -124,6 +124,23 @@ def stamp(w):
     return w.auth.sessions.stamp(w.auth.get_account(w.ann_id))
 
 
+def add_second_factor(w, _):
+    return w.store.add_second_factor(
+        account_id=w.ann_id,
+        kind="passkey",
+        name="Key",
+        secret="{}",
+        lookup_key="a2V5",
+        now=datetime.now(timezone.utc),
+    )
+
+
+def new_recovery_codes(w, _):
+    return w.store.replace_recovery_codes(
+        w.ann_id, code_hashes=["0" * 64], now=datetime.now(timezone.utc)
+    )
+
+
 def signed_in_at(w):
     return w.auth.get_account(w.ann_id).credentials_changed_at
 
@@ -226,6 +243,9 @@ ROWS = [
         None,
         id="session-stamp",
     ),
+    # The store itself, below any service: no new way in, checked in its transaction.
+    pytest.param(nothing, add_second_factor, "account_disabled", id="store-add-second-factor"),
+    pytest.param(nothing, new_recovery_codes, "account_disabled", id="store-new-recovery-codes"),
     pytest.param(
         signed_in_at,
         lambda w, at: w.auth.session_account(w.ann_id, signed_in_at=at),

@@ -102,6 +102,30 @@ STORE_CALLS = [
         id="consume_once",
     ),
     pytest.param(
+        lambda store: store.add_second_factor(
+            account_id=SOME_ID, kind="totp", name="Phone", secret="s", lookup_key=None, now=NOW
+        ),
+        id="add_second_factor",
+    ),
+    pytest.param(lambda store: store.list_second_factors(SOME_ID), id="list_second_factors"),
+    pytest.param(lambda store: store.find_second_factor("a2V5"), id="find_second_factor"),
+    pytest.param(
+        lambda store: store.update_second_factor(SOME_ID, name="Key"), id="update_second_factor"
+    ),
+    pytest.param(
+        lambda store: store.remove_second_factor(SOME_ID, SOME_ID, keep_at_least=0, now=NOW),
+        id="remove_second_factor",
+    ),
+    pytest.param(
+        lambda store: store.replace_recovery_codes(SOME_ID, code_hashes=[token_hash("c")], now=NOW),
+        id="replace_recovery_codes",
+    ),
+    pytest.param(
+        lambda store: store.use_recovery_code(SOME_ID, code_hash=token_hash("c"), now=NOW),
+        id="use_recovery_code",
+    ),
+    pytest.param(lambda store: store.count_recovery_codes(SOME_ID), id="count_recovery_codes"),
+    pytest.param(
         lambda store: StoreGuard(store).consume(
             purpose="p", key="k", expires_at=datetime.now(timezone.utc) + WEEK
         ),

@@ -6,6 +6,7 @@ each in a fresh schema of its own (`search_path`), dropped afterwards.
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
@@ -33,6 +34,7 @@ from bpart_auth.testing.store_contract import (
     NOW,
     OTHER_HASH,
     WEEK,
+    SecondFactorContract,
     google,
     microsoft,
     race,
@@ -57,6 +59,19 @@ class TestSQLiteFile(StoreContract):
 
 @pytest.mark.postgres
 class TestPostgreSQL(StoreContract):
+    @pytest.fixture
+    def store(self, postgresql_db):
+        return postgresql_db.store(create_schema=True)
+
+
+class TestSQLiteFileSecondFactors(SecondFactorContract):
+    @pytest.fixture
+    def store(self, sqlite_db):
+        return sqlite_db.store(create_schema=True)
+
+
+@pytest.mark.postgres
+class TestPostgreSQLSecondFactors(SecondFactorContract):
     @pytest.fixture
     def store(self, postgresql_db):
         return postgresql_db.store(create_schema=True)
@@ -881,3 +896,167 @@ def test_consume_once_refuses_what_it_cannot_store(store, purpose, key, field_na
     with pytest.raises(errors.InvalidInput) as caught:
         store.consume_once(purpose=purpose, key=key, expires_at=LATER, now=NOW)
     assert caught.value.field == field_name
+
+
+# Second factors: schema version 2 and what only SQL has
+
+
+def test_schema_version_2_adds_the_second_factor_tables():
+    assert SCHEMA_VERSION == 2
+    assert set(_schema.VERSION_2_TABLES) == {_schema.second_factors, _schema.recovery_codes}
+
+
+def test_a_version_1_database_is_refused_then_upgraded_with_its_data(database):
+    old = database.store()
+    assert upgrade(old._engine, steps={1: STEPS[1]}) == 1
+    assert not inspect(old._engine).has_table("bpart_second_factors")
+    account_id = str(uuid.uuid4())
+    with old._engine.begin() as connection:  # a row as version 1 wrote it
+        connection.execute(
+            _schema.accounts.insert().values(
+                id=account_id,
+                email="ann@example.com",
+                name="Ann",
+                disabled=False,
+                created_at=NOW,
+                credentials_changed_at=NOW,
+            )
+        )
+    store = database.store()
+    with pytest.raises(errors.ConfigurationError) as caught:
+        store.list_second_factors(account_id)
+    assert "is at version 1" in caught.value.detail
+    assert "bpart-auth migrate" in caught.value.detail
+    assert store.upgrade_schema() == SCHEMA_VERSION
+    assert _versions(store) == [1, 2]
+    phone = store.add_second_factor(
+        account_id=account_id, kind="totp", name="Phone", secret="s", lookup_key=None, now=LATER
+    )
+    assert store.list_second_factors(account_id) == [phone]
+    assert database.store().get_account(account_id).email == "ann@example.com"
+
+
+def test_bpart_auth_migrate_brings_a_version_1_file_up(tmp_path):
+    from bpart_auth._cli import main  # noqa: PLC0415
+
+    url = f"sqlite:///{tmp_path / 'auth.db'}"
+    old = SQLStore(url)
+    upgrade(old._engine, steps={1: STEPS[1]})
+    old.close()
+    out = io.StringIO()
+    assert main(["migrate", url], out=out) == 0
+    assert out.getvalue() == f"schema upgraded from version 1 to {SCHEMA_VERSION}\n"
+    store = SQLStore(url)
+    assert store.count_recovery_codes(str(uuid.uuid4())) == 0
+    store.close()
+
+
+def _two_factors_and_codes(store: SQLStore):
+    ann = store.create_account(email="ann@example.com", name="", password_hash=HASH, now=NOW)
+    store.add_second_factor(
+        account_id=ann.id, kind="passkey", name="Key", secret="{}", lookup_key="a2V5", now=NOW
+    )
+    phone = store.add_second_factor(
+        account_id=ann.id, kind="totp", name="Phone", secret="s", lookup_key=None, now=NOW
+    )
+    store.replace_recovery_codes(ann.id, code_hashes=[token_hash("c1"), token_hash("c2")], now=NOW)
+    return ann, phone
+
+
+@pytest.mark.parametrize(
+    ("table", "constraint"),
+    [
+        ("lookup_key", _schema.FACTOR_LOOKUP_KEY),
+        ("factor-account", _schema.FOREIGN_KEY),
+        ("recovery_code", _schema.RECOVERY_CODE_KEY),
+        ("recovery_code-account", _schema.FOREIGN_KEY),
+    ],
+)
+def test_the_database_refuses_what_python_would_refuse_for_factors(store, table, constraint):
+    ann, _ = _two_factors_and_codes(store)
+    factor = {"kind": "passkey", "name": "", "secret": "{}", "created_at": NOW}
+    rows = {
+        "lookup_key": (
+            _schema.second_factors,
+            factor | {"id": str(uuid.uuid4()), "account_id": ann.id, "lookup_key": "a2V5"},
+        ),
+        "factor-account": (
+            _schema.second_factors,
+            factor | {"id": str(uuid.uuid4()), "account_id": "no-such-id", "lookup_key": "x"},
+        ),
+        "recovery_code": (
+            _schema.recovery_codes,
+            {"account_id": ann.id, "code_hash": token_hash("c1"), "created_at": NOW},
+        ),
+        "recovery_code-account": (
+            _schema.recovery_codes,
+            {"account_id": "no-such-id", "code_hash": token_hash("c1"), "created_at": NOW},
+        ),
+    }
+    target, values = rows[table]
+    with store._engine.connect() as connection, pytest.raises(IntegrityError) as caught:
+        connection.execute(target.insert().values(values))
+    assert _schema.violated_constraint(caught.value) == constraint
+
+
+def test_deleting_an_account_row_deletes_its_factors_and_codes(store):
+    ann, _ = _two_factors_and_codes(store)
+    bob = store.create_account(email="bob@example.com", name="", password_hash=HASH, now=NOW)
+    store.add_second_factor(
+        account_id=bob.id, kind="totp", name="Phone", secret="s", lookup_key=None, now=NOW
+    )
+    with store._engine.begin() as connection:
+        connection.execute(_schema.accounts.delete().where(_schema.accounts.c.id == ann.id))
+    assert store.list_second_factors(ann.id) == []
+    assert store.find_second_factor("a2V5") is None
+    assert store.count_recovery_codes(ann.id) == 0
+    assert _count(store, _schema.second_factors) == 1
+    assert _count(store, _schema.recovery_codes) == 0
+
+
+def test_a_failure_late_in_a_factor_write_undoes_all_of_it(store, monkeypatch):
+    ann, phone = _two_factors_and_codes(store)
+    before = _snapshot(store)
+
+    def fail(*_: object, **__: object) -> None:
+        raise errors.StoreUnavailable(detail="injected")
+
+    monkeypatch.setattr(_writes, "stamp_credentials", fail)  # each write's last statement
+    with pytest.raises(errors.StoreUnavailable):  # after the DELETEs of the factor and codes
+        store.remove_second_factor(ann.id, phone.factor.id, keep_at_least=0, now=LATER)
+    with pytest.raises(errors.StoreUnavailable):  # after the INSERT
+        store.add_second_factor(
+            account_id=ann.id, kind="totp", name="Tab", secret="s", lookup_key=None, now=LATER
+        )
+    with pytest.raises(errors.StoreUnavailable):  # after the DELETE and INSERT of codes
+        store.replace_recovery_codes(ann.id, code_hashes=[token_hash("c3")], now=LATER)
+    assert _snapshot(store) == before
+
+
+def test_a_spent_recovery_code_keeps_when_it_was_used(store):
+    ann, _ = _two_factors_and_codes(store)
+    assert store.use_recovery_code(ann.id, code_hash=token_hash("c1"), now=LATER) is True
+    with store._engine.connect() as connection:
+        rows = connection.execute(
+            select(_schema.recovery_codes.c.code_hash, _schema.recovery_codes.c.used_at)
+        ).all()
+    used = {code: _schema.load_optional_time(at) for code, at in rows}
+    assert used == {token_hash("c1"): LATER, token_hash("c2"): None}
+
+
+def test_factor_times_must_be_aware(store):
+    ann, phone = _two_factors_and_codes(store)
+    naive = LATER.replace(tzinfo=None)
+    for call, field_name in [
+        (lambda: store.update_second_factor(phone.factor.id, used_at=naive), "used_at"),
+        (
+            lambda: store.remove_second_factor(ann.id, phone.factor.id, keep_at_least=0, now=naive),
+            "now",
+        ),
+        (lambda: store.replace_recovery_codes(ann.id, code_hashes=[], now=naive), "now"),
+        (lambda: store.use_recovery_code(ann.id, code_hash=token_hash("c1"), now=naive), "now"),
+    ]:
+        with pytest.raises(errors.InvalidInput) as caught:
+            call()
+        assert caught.value.field == field_name
+    assert store.count_recovery_codes(ann.id) == 2

@@ -8,15 +8,24 @@ from typing import TYPE_CHECKING, Final
 from bpart_auth import errors
 from bpart_auth._email import validate_new_email
 from bpart_auth.errors import InvalidInput
-from bpart_auth.store.base import MAX_NAME_LENGTH, MAX_TEXT_LENGTH
+from bpart_auth.store.base import MAX_NAME_LENGTH, MAX_SECRET_LENGTH, MAX_TEXT_LENGTH
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from datetime import datetime
 
-    from bpart_auth.models import Identity, Invite
+    from bpart_auth.models import Identity, Invite, SecondFactorKind
 
 MAX_INVITE_DATA_ITEMS = 50
+
+MAX_LOOKUP_KEY_LENGTH: Final = 1364
+"""A WebAuthn credential id is at most 1023 bytes: 1364 base64url characters."""
+
+MAX_RECOVERY_CODES: Final = 100
+"""More recovery codes than any policy hands out (ours: 10) are refused."""
+
+_FACTOR_KINDS: Final = frozenset({"totp", "passkey"})
+_HEX: Final = frozenset("0123456789abcdef")
 
 
 def clean_email(email: str) -> str:
@@ -172,3 +181,61 @@ def refuse_unusable_invite(invite: Invite, now: datetime, *, allow_expired: bool
         raise errors.InviteRevoked
     if status == "expired" and not allow_expired:
         raise errors.InviteExpired
+
+
+# Second factors
+
+
+def check_factor_kind(kind: object) -> SecondFactorKind:
+    """`"totp"` or `"passkey"`; anything else is `InvalidInput(field="kind")`."""
+    if kind == "totp":
+        return "totp"
+    if kind == "passkey":
+        return "passkey"
+    raise InvalidInput(field="kind", detail=f"kind must be one of {sorted(_FACTOR_KINDS)}")
+
+
+def check_secret(secret: object) -> str:
+    """A factor's secret: a non-empty str of at most `MAX_SECRET_LENGTH` characters."""
+    secret = check_text(secret, field="secret", limit=MAX_SECRET_LENGTH)
+    if not secret:
+        raise InvalidInput(field="secret", detail="secret is empty")
+    return secret
+
+
+def check_lookup_key(lookup_key: object) -> str | None:
+    """A passkey's credential id (non-empty, at most 1364 characters), or None."""
+    if lookup_key is None:
+        return None
+    lookup_key = check_text(lookup_key, field="lookup_key", limit=MAX_LOOKUP_KEY_LENGTH)
+    if not lookup_key:
+        raise InvalidInput(field="lookup_key", detail="lookup_key is empty")
+    return lookup_key
+
+
+def is_code_hash(value: object) -> bool:
+    """Whether a value is a SHA-256 hex digest as we store them (64 lowercase hex)."""
+    return isinstance(value, str) and len(value) == 64 and _HEX.issuperset(value)  # noqa: PLR2004 - SHA-256
+
+
+def check_code_hashes(code_hashes: Sequence[str]) -> list[str]:
+    """Recovery code hashes: each 64 lowercase hex characters, no two alike, at most 100.
+
+    `InvalidInput(field="code_hashes")` otherwise, naming the first bad one by position.
+    """
+    if isinstance(code_hashes, str):  # a str is a Sequence[str] too: one hash, not 64
+        raise InvalidInput(field="code_hashes", detail="code_hashes must be a sequence of str")
+    hashes = list(code_hashes)
+    if len(hashes) > MAX_RECOVERY_CODES:
+        raise InvalidInput(
+            field="code_hashes", detail=f"more than {MAX_RECOVERY_CODES} recovery codes"
+        )
+    for position, value in enumerate(hashes):
+        if not is_code_hash(value):
+            raise InvalidInput(
+                field="code_hashes",
+                detail=f"code_hashes[{position}] is not 64 lowercase hex characters",
+            )
+    if len(set(hashes)) != len(hashes):
+        raise InvalidInput(field="code_hashes", detail="code_hashes holds the same hash twice")
+    return hashes

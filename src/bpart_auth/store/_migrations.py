@@ -9,10 +9,12 @@ it reads the version and applies the next step; a second process waits, then fin
 the work done. Running it again is a no-op.
 
 Steps never change once released: step N always builds version N from version N-1.
-Step 1 builds today's tables from `_schema.metadata`; the first change to a table
-must copy that table's version-1 definition into step 1 before editing `_schema`,
-then add step 2 with the `ALTER`s (tests/test_store_sql.py checks that a database
-built by the steps has the tables `_schema` describes).
+Step 1 builds the version-1 tables from `_schema.metadata` (all but the ones a later
+step added); step 2 adds the second-factor tables (`_schema.VERSION_2_TABLES`). The
+first change to an existing table must copy that table's current definition into the
+step that created it before editing `_schema`, then add a step with the `ALTER`s
+(tests/test_store_sql.py checks that a database built by the steps has the tables
+`_schema` describes).
 """
 
 from __future__ import annotations
@@ -39,10 +41,16 @@ _POSTGRESQL_LOCK_KEY: Final = 0x493F_9390_25F3_BBE2
 
 
 def _create_version_1(connection: Connection) -> None:
-    _schema.metadata.create_all(connection, checkfirst=False)
+    version_1 = [t for t in _schema.metadata.sorted_tables if t not in _schema.VERSION_2_TABLES]
+    _schema.metadata.create_all(connection, tables=version_1, checkfirst=False)
 
 
-STEPS: Final[Mapping[int, Step]] = {1: _create_version_1}
+def _add_second_factors(connection: Connection) -> None:
+    """Version 2: `bpart_second_factors` and `bpart_recovery_codes` (new tables only)."""
+    _schema.metadata.create_all(connection, tables=_schema.VERSION_2_TABLES, checkfirst=False)
+
+
+STEPS: Final[Mapping[int, Step]] = {1: _create_version_1, 2: _add_second_factors}
 """Step N turns schema version N-1 into version N."""
 
 SCHEMA_VERSION: Final = max(STEPS)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
-from bpart_auth.models import Account, Identity, Invite, LinkedIdentity
+from bpart_auth.models import Account, Identity, Invite, LinkedIdentity, SecondFactor
 from bpart_auth.store._engine import DirectRead
 from bpart_auth.store._schema import (
     accounts,
@@ -15,8 +15,11 @@ from bpart_auth.store._schema import (
     invites,
     load_optional_time,
     load_time,
+    recovery_codes,
     reset_tokens,
+    second_factors,
 )
+from bpart_auth.store.base import SecondFactorRecord
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -52,6 +55,17 @@ INVITE_COLUMNS = (
     invites.c.revoked_at,
     invites.c.account_id,
     invites.c.data,
+)
+
+FACTOR_COLUMNS = (
+    second_factors.c.id,
+    second_factors.c.account_id,
+    second_factors.c.kind,
+    second_factors.c.name,
+    second_factors.c.created_at,
+    second_factors.c.last_used_at,
+    second_factors.c.secret,
+    second_factors.c.lookup_key,
 )
 
 # Rows to values. Each takes the columns in the order of the matching tuple above and
@@ -93,6 +107,22 @@ def invite_from_row(row: Sequence[Any]) -> Invite:
         revoked_at=load_optional_time(row[6]),
         account_id=row[7],
         data=json.loads(row[8]),
+    )
+
+
+def factor_from_row(row: Sequence[Any]) -> SecondFactorRecord:
+    """A `SecondFactorRecord` from a row of `FACTOR_COLUMNS`."""
+    return SecondFactorRecord(
+        factor=SecondFactor(
+            id=row[0],
+            account_id=row[1],
+            kind=row[2],
+            name=row[3],
+            created_at=load_time(row[4]),
+            last_used_at=load_optional_time(row[5]),
+        ),
+        secret=row[6],
+        lookup_key=row[7],
     )
 
 
@@ -147,5 +177,24 @@ class Reads:
                 invites.c.expires_at > bindparam("now"),
             )
             .order_by(invites.c.created_at, invites.c.seq),
+            engine,
+        )
+        factor = select(*FACTOR_COLUMNS)
+        self.factors_of = DirectRead.compile(
+            factor.where(second_factors.c.account_id == bindparam("account_id")).order_by(
+                second_factors.c.created_at, second_factors.c.seq
+            ),
+            engine,
+        )
+        self.factor_by_lookup_key = DirectRead.compile(
+            factor.where(second_factors.c.lookup_key == bindparam("lookup_key")), engine
+        )
+        self.unused_recovery_codes = DirectRead.compile(
+            select(func.count())
+            .select_from(recovery_codes)
+            .where(
+                recovery_codes.c.account_id == bindparam("account_id"),
+                recovery_codes.c.used_at.is_(None),
+            ),
             engine,
         )

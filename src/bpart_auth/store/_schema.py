@@ -36,7 +36,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from bpart_auth.store.base import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH
+from bpart_auth.store._checks import MAX_LOOKUP_KEY_LENGTH
+from bpart_auth.store.base import (
+    MAX_EMAIL_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_SECRET_LENGTH,
+    MAX_TEXT_LENGTH,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
@@ -52,12 +58,18 @@ TOKEN_HASH_LENGTH: Final = 128
 
 PURPOSE_LENGTH: Final = MAX_NAME_LENGTH
 
+FACTOR_KIND_LENGTH: Final = 20
+CODE_HASH_LENGTH: Final = 64
+"""A recovery code is kept as the SHA-256 hex digest of its normalised form."""
+
 # Constraint names: the keys `violated_constraint` returns.
 ACCOUNT_EMAIL: Final = "uq_bpart_accounts_email"
 IDENTITY_KEY: Final = "pk_bpart_identities"
 IDENTITY_PROVIDER_PER_ACCOUNT: Final = "uq_bpart_identities_account_provider"
 INVITE_HASH: Final = "uq_bpart_invites_token_hash"
 RESET_HASH: Final = "pk_bpart_reset_tokens"
+FACTOR_LOOKUP_KEY: Final = "uq_bpart_second_factors_lookup_key"
+RECOVERY_CODE_KEY: Final = "pk_bpart_recovery_codes"
 FOREIGN_KEY: Final = "foreign_key"
 """SQLite names no foreign key in its message; any foreign key maps to this."""
 
@@ -68,6 +80,8 @@ _SQLITE_UNIQUE_COLUMNS: Final = {
     "bpart_identities.account_id, bpart_identities.provider": IDENTITY_PROVIDER_PER_ACCOUNT,
     "bpart_invites.token_hash": INVITE_HASH,
     "bpart_reset_tokens.token_hash": RESET_HASH,
+    "bpart_second_factors.lookup_key": FACTOR_LOOKUP_KEY,
+    "bpart_recovery_codes.account_id, bpart_recovery_codes.code_hash": RECOVERY_CODE_KEY,
 }
 _FOREIGN_KEYS: Final = frozenset(
     {
@@ -75,6 +89,8 @@ _FOREIGN_KEYS: Final = frozenset(
         "fk_bpart_invites_invited_by",
         "fk_bpart_invites_account_id",
         "fk_bpart_reset_tokens_account_id",
+        "fk_bpart_second_factors_account_id",
+        "fk_bpart_recovery_codes_account_id",
     }
 )
 
@@ -238,6 +254,56 @@ throttle_failures = Table(
     PrimaryKeyConstraint("id", name="pk_bpart_throttle_failures"),
     Index("ix_bpart_throttle_failures_key_failed_at", "key", "failed_at"),
 )
+
+# Version 2: second factors and recovery codes. An account's rows go with it
+# (ON DELETE CASCADE); disabling keeps them.
+
+second_factors = Table(
+    "bpart_second_factors",
+    metadata,
+    # Insertion order, to list factors added in the same microsecond in the order
+    # they were added (`id` is random).
+    Column("seq", Integer(), nullable=False, autoincrement=True),
+    Column("id", String(ID_LENGTH), nullable=False),
+    Column("account_id", String(ID_LENGTH), nullable=False),
+    Column("kind", String(FACTOR_KIND_LENGTH), nullable=False),
+    Column("name", String(MAX_NAME_LENGTH), nullable=False),
+    Column("secret", String(MAX_SECRET_LENGTH), nullable=False),
+    # A passkey's credential id, unique across the store; NULL (many allowed) for TOTP.
+    Column("lookup_key", String(MAX_LOOKUP_KEY_LENGTH), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    PrimaryKeyConstraint("seq", name="pk_bpart_second_factors"),
+    UniqueConstraint("id", name="uq_bpart_second_factors_id"),
+    UniqueConstraint("lookup_key", name=FACTOR_LOOKUP_KEY),
+    ForeignKeyConstraint(
+        ["account_id"],
+        ["bpart_accounts.id"],
+        name="fk_bpart_second_factors_account_id",
+        ondelete="CASCADE",
+    ),
+    Index("ix_bpart_second_factors_account_id", "account_id"),
+)
+
+recovery_codes = Table(
+    "bpart_recovery_codes",
+    metadata,
+    Column("account_id", String(ID_LENGTH), nullable=False),
+    Column("code_hash", String(CODE_HASH_LENGTH), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    PrimaryKeyConstraint("account_id", "code_hash", name=RECOVERY_CODE_KEY),
+    ForeignKeyConstraint(
+        ["account_id"],
+        ["bpart_accounts.id"],
+        name="fk_bpart_recovery_codes_account_id",
+        ondelete="CASCADE",
+    ),
+    sqlite_with_rowid=False,
+)
+
+VERSION_2_TABLES: Final = (second_factors, recovery_codes)
+"""The tables schema version 2 added; version 1 is every other table of `metadata`."""
 
 schema_versions = Table(
     "bpart_schema_version",

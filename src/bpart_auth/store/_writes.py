@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bpart_auth import errors
@@ -21,9 +21,11 @@ from bpart_auth.store import _schema
 from bpart_auth.store._checks import clean_email, refuse_unusable_invite
 from bpart_auth.store._queries import (
     ACCOUNT_COLUMNS,
+    FACTOR_COLUMNS,
     IDENTITY_COLUMNS,
     INVITE_COLUMNS,
     account_from_row,
+    factor_from_row,
     identity_values,
     invite_from_row,
     link_from_row,
@@ -33,7 +35,9 @@ from bpart_auth.store._schema import (
     identities,
     invites,
     load_time,
+    recovery_codes,
     reset_tokens,
+    second_factors,
     violated_constraint,
 )
 
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from bpart_auth.models import Identity, Invite, ProviderName
+    from bpart_auth.store.base import SecondFactorRecord
 
 
 class IdentityTaken(Exception):
@@ -419,3 +424,119 @@ def complete_reset(
     if consumed != 1:
         raise errors.InvalidResetToken
     return set_password(connection, row.account_id, password_hash, now)
+
+
+# Second factors and recovery codes. Every credential change locks the account row
+# first (`is_disabled(for_update=True)` or the stamping UPDATE), as a disable does.
+
+
+def add_second_factor(connection: Connection, record: SecondFactorRecord) -> None:
+    """Insert a factor for an enabled account and stamp `credentials_changed_at`."""
+    factor = record.factor
+    if is_disabled(connection, factor.account_id, for_update=True):
+        raise errors.AccountDisabled
+    try:
+        connection.execute(
+            second_factors.insert().values(
+                id=factor.id,
+                account_id=factor.account_id,
+                kind=factor.kind,
+                name=factor.name,
+                secret=record.secret,
+                lookup_key=record.lookup_key,
+                created_at=factor.created_at,
+                last_used_at=factor.last_used_at,
+            )
+        )
+    except IntegrityError as exc:
+        constraint = violated_constraint(exc)
+        if constraint == _schema.FACTOR_LOOKUP_KEY:
+            raise errors.SecondFactorAlreadyRegistered from exc
+        if constraint == _schema.FOREIGN_KEY:  # pragma: no cover - the row is locked
+            raise errors.AccountNotFound from exc
+        raise
+    stamp_credentials(connection, factor.account_id, factor.created_at)
+
+
+def update_second_factor(
+    connection: Connection, factor_id: str, changes: Mapping[str, Any]
+) -> SecondFactorRecord:
+    """Apply `changes` (column: value) to a factor and return it."""
+    if changes:
+        found = connection.execute(
+            update(second_factors).where(second_factors.c.id == factor_id).values(changes)
+        ).rowcount
+        if found != 1:
+            raise errors.SecondFactorNotFound
+    row = connection.execute(
+        select(*FACTOR_COLUMNS).where(second_factors.c.id == factor_id)
+    ).first()
+    if row is None:
+        raise errors.SecondFactorNotFound
+    return factor_from_row(row)
+
+
+def remove_second_factor(
+    connection: Connection, account_id: str, factor_id: str, keep_at_least: int, now: datetime
+) -> SecondFactorRecord:
+    """Delete one of the account's factors unless fewer than `keep_at_least` would remain."""
+    # The row lock serialises every factor change of one account, so two concurrent
+    # removals count one after the other (SQLite's BEGIN IMMEDIATE does the same).
+    locked = connection.execute(
+        select(accounts.c.id).where(accounts.c.id == account_id).with_for_update()
+    ).first()
+    if locked is None:
+        raise errors.SecondFactorNotFound
+    row = connection.execute(
+        select(*FACTOR_COLUMNS).where(
+            second_factors.c.account_id == account_id, second_factors.c.id == factor_id
+        )
+    ).first()
+    if row is None:
+        raise errors.SecondFactorNotFound
+    count = connection.execute(
+        select(func.count())
+        .select_from(second_factors)
+        .where(second_factors.c.account_id == account_id)
+    ).scalar_one()
+    if count - 1 < keep_at_least:
+        raise errors.LastSecondFactor
+    connection.execute(delete(second_factors).where(second_factors.c.id == factor_id))
+    if count == 1:
+        connection.execute(delete(recovery_codes).where(recovery_codes.c.account_id == account_id))
+    stamp_credentials(connection, account_id, now)
+    return factor_from_row(row)
+
+
+def replace_recovery_codes(
+    connection: Connection, account_id: str, code_hashes: list[str], now: datetime
+) -> None:
+    """Delete the account's recovery codes, insert these, stamp `credentials_changed_at`."""
+    if is_disabled(connection, account_id, for_update=True) and code_hashes:
+        raise errors.AccountDisabled
+    connection.execute(delete(recovery_codes).where(recovery_codes.c.account_id == account_id))
+    if code_hashes:
+        connection.execute(
+            recovery_codes.insert(),
+            [
+                {"account_id": account_id, "code_hash": code_hash, "created_at": now}
+                for code_hash in code_hashes
+            ],
+        )
+    stamp_credentials(connection, account_id, now)
+
+
+def use_recovery_code(
+    connection: Connection, account_id: str, code_hash: str, now: datetime
+) -> bool:
+    """The single use: of concurrent spends of one code, exactly one UPDATE matches."""
+    spent = connection.execute(
+        update(recovery_codes)
+        .where(
+            recovery_codes.c.account_id == account_id,
+            recovery_codes.c.code_hash == code_hash,
+            recovery_codes.c.used_at.is_(None),
+        )
+        .values(used_at=now)
+    ).rowcount
+    return bool(spent == 1)

@@ -369,7 +369,9 @@ class SecondFactorRecords(Protocol):
         """Make these the account's recovery codes (their hashes); the old ones die.
 
         One transaction. `AccountNotFound`; `InvalidInput` for a hash that is not 64
-        lowercase hex characters.
+        lowercase hex characters (or the same hash twice, or more than 100);
+        `AccountDisabled` for new codes on a disabled account (an empty list, which
+        only deletes, is allowed).
         """
         ...
 

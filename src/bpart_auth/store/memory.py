@@ -9,21 +9,26 @@ from typing import TYPE_CHECKING
 
 from bpart_auth import errors
 from bpart_auth._email import normalize_email
-from bpart_auth.models import Account, Identity, Invite, LinkedIdentity
+from bpart_auth.models import Account, Identity, Invite, LinkedIdentity, SecondFactor
 from bpart_auth.store._checks import (
+    check_code_hashes,
+    check_factor_kind,
     check_identity,
     check_invite_data,
+    check_lookup_key,
     check_name,
+    check_secret,
     clean_email,
     disabling_needs_now,
     refuse_unusable_invite,
 )
+from bpart_auth.store.base import SecondFactorRecord
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from datetime import datetime
 
-    from bpart_auth.models import ProviderName
+    from bpart_auth.models import ProviderName, SecondFactorKind
 
 
 _SWEEP_EVERY = 256  # consume_once calls between two clean-ups of expired keys
@@ -45,7 +50,7 @@ class _ResetToken:
 
 
 class MemoryStore:
-    """A thread-safe, in-process `AccountStore`. Everything is lost when the process ends.
+    """A thread-safe, in-process `AccountStore` (and `SecondFactorRecords`), lost at exit.
 
     One lock guards all state, so every method is atomic and concurrent callers
     see the same invariants a database would enforce. It passes the same contract kit
@@ -72,6 +77,9 @@ class MemoryStore:
         self._invite_by_token: dict[str, str] = {}
         self._invite_token: dict[str, str] = {}
         self._reset_tokens: dict[str, _ResetToken] = {}
+        self._factors: dict[str, SecondFactorRecord] = {}  # by factor id, in the order added
+        self._factor_by_lookup_key: dict[str, str] = {}
+        self._recovery_codes: dict[str, set[str]] = {}  # account id: unused code hashes
         self._used_once: dict[tuple[str, str], datetime] = {}
         self._used_once_calls = 0
 
@@ -337,6 +345,133 @@ class MemoryStore:
                 raise errors.AccountDisabled
             return self.set_password_hash(token.account_id, password_hash=password_hash, now=now)
 
+    # Second factors and recovery codes
+
+    def add_second_factor(
+        self,
+        *,
+        account_id: str,
+        kind: SecondFactorKind,
+        name: str,
+        secret: str,
+        lookup_key: str | None,
+        now: datetime,
+    ) -> SecondFactorRecord:
+        """See `SecondFactorRecords.add_second_factor`."""
+        kind = check_factor_kind(kind)
+        name = check_name(name)
+        secret = check_secret(secret)
+        lookup_key = check_lookup_key(lookup_key)
+        with self._lock:
+            account = self._existing(account_id)
+            if account.disabled:
+                raise errors.AccountDisabled
+            if lookup_key is not None and lookup_key in self._factor_by_lookup_key:
+                raise errors.SecondFactorAlreadyRegistered
+            record = SecondFactorRecord(
+                factor=SecondFactor(
+                    id=str(uuid.uuid4()),
+                    account_id=account.id,
+                    kind=kind,
+                    name=name,
+                    created_at=now,
+                ),
+                secret=secret,
+                lookup_key=lookup_key,
+            )
+            self._factors[record.factor.id] = record
+            if lookup_key is not None:
+                self._factor_by_lookup_key[lookup_key] = record.factor.id
+            self._save(dataclasses.replace(account, credentials_changed_at=now))
+            return record
+
+    def list_second_factors(self, account_id: str) -> Sequence[SecondFactorRecord]:
+        """See `SecondFactorRecords.list_second_factors`."""
+        with self._lock:
+            return self._factors_of(_key(account_id))
+
+    def find_second_factor(self, lookup_key: str) -> SecondFactorRecord | None:
+        """See `SecondFactorRecords.find_second_factor`."""
+        with self._lock:
+            factor_id = self._factor_by_lookup_key.get(_key(lookup_key))
+            return None if factor_id is None else self._factors[factor_id]
+
+    def update_second_factor(
+        self,
+        factor_id: str,
+        *,
+        secret: str | None = None,
+        name: str | None = None,
+        used_at: datetime | None = None,
+    ) -> SecondFactorRecord:
+        """See `SecondFactorRecords.update_second_factor`."""
+        new_secret = None if secret is None else check_secret(secret)
+        new_name = None if name is None else check_name(name)
+        with self._lock:
+            record = self._factors.get(_key(factor_id))
+            if record is None:
+                raise errors.SecondFactorNotFound
+            factor = record.factor
+            updated = dataclasses.replace(
+                record,
+                factor=dataclasses.replace(
+                    factor,
+                    name=factor.name if new_name is None else new_name,
+                    last_used_at=factor.last_used_at if used_at is None else used_at,
+                ),
+                secret=record.secret if new_secret is None else new_secret,
+            )
+            self._factors[factor.id] = updated
+            return updated
+
+    def remove_second_factor(
+        self, account_id: str, factor_id: str, *, keep_at_least: int, now: datetime
+    ) -> SecondFactorRecord:
+        """See `SecondFactorRecords.remove_second_factor`."""
+        with self._lock:
+            account_id = _key(account_id)
+            mine = self._factors_of(account_id)
+            target = next((r for r in mine if r.factor.id == factor_id), None)
+            if target is None:
+                raise errors.SecondFactorNotFound
+            if len(mine) - 1 < keep_at_least:
+                raise errors.LastSecondFactor
+            del self._factors[target.factor.id]
+            if target.lookup_key is not None:
+                del self._factor_by_lookup_key[target.lookup_key]
+            if len(mine) == 1:
+                self._recovery_codes.pop(account_id, None)
+            account = self._accounts[account_id]
+            self._save(dataclasses.replace(account, credentials_changed_at=now))
+            return target
+
+    def replace_recovery_codes(
+        self, account_id: str, *, code_hashes: Sequence[str], now: datetime
+    ) -> None:
+        """See `SecondFactorRecords.replace_recovery_codes`."""
+        hashes = check_code_hashes(code_hashes)
+        with self._lock:
+            account = self._existing(account_id)
+            if hashes and account.disabled:
+                raise errors.AccountDisabled
+            self._recovery_codes[account.id] = set(hashes)
+            self._save(dataclasses.replace(account, credentials_changed_at=now))
+
+    def use_recovery_code(self, account_id: str, *, code_hash: str, now: datetime) -> bool:
+        """See `SecondFactorRecords.use_recovery_code`."""
+        del now  # part of the contract; a memory store keeps no record of the use
+        with self._lock:
+            codes = self._recovery_codes.get(_key(account_id))
+            if codes is None or _key(code_hash) not in codes:
+                return False
+            codes.remove(code_hash)
+            return True
+
+    def count_recovery_codes(self, account_id: str) -> int:
+        """See `SecondFactorRecords.count_recovery_codes`."""
+        with self._lock:
+            return len(self._recovery_codes.get(_key(account_id), ()))
+
     # Single use of anything (flow state, for one)
 
     def consume_once(self, *, purpose: str, key: str, expires_at: datetime, now: datetime) -> bool:
@@ -405,6 +540,10 @@ class MemoryStore:
         self._links[identity] = link
         self._save(dataclasses.replace(account, credentials_changed_at=now))
         return link
+
+    def _factors_of(self, account_id: str) -> list[SecondFactorRecord]:
+        mine = [r for r in self._factors.values() if r.factor.account_id == account_id]
+        return sorted(mine, key=lambda record: record.factor.created_at)  # stable: then added
 
     def _set_invite_token(self, invite_id: str, token_hash: str) -> None:
         old = self._invite_token.pop(invite_id, None)

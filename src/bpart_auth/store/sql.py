@@ -14,15 +14,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bpart_auth import errors
 from bpart_auth._email import normalize_email
-from bpart_auth.models import Account, LinkedIdentity
+from bpart_auth.models import Account, LinkedIdentity, SecondFactor
 from bpart_auth.store import _sql_checks as check
 from bpart_auth.store import _writes
 from bpart_auth.store._checks import (
+    MAX_LOOKUP_KEY_LENGTH,
+    check_code_hashes,
+    check_factor_kind,
     check_invite_data,
+    check_lookup_key,
     check_name,
+    check_secret,
     clean_email,
     disabling_needs_now,
     encodable,
+    is_code_hash,
 )
 from bpart_auth.store._engine import (
     create_store_engine,
@@ -34,13 +40,14 @@ from bpart_auth.store._migrations import current_version, require_current, upgra
 from bpart_auth.store._queries import (
     Reads,
     account_from_row,
+    factor_from_row,
     identity_values,
     invite_from_row,
     link_from_row,
 )
 from bpart_auth.store._schema import PURPOSE_LENGTH, TOKEN_HASH_LENGTH, dump_time, used_once
 from bpart_auth.store._sql_throttle import SQLThrottle
-from bpart_auth.store.base import MAX_TEXT_LENGTH
+from bpart_auth.store.base import MAX_TEXT_LENGTH, SecondFactorRecord
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -48,7 +55,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection, Engine
 
-    from bpart_auth.models import Identity, Invite, ProviderName
+    from bpart_auth.models import Identity, Invite, ProviderName, SecondFactorKind
     from bpart_auth.store._engine import DirectRead
 
 __all__ = ["SQLStore"]
@@ -58,7 +65,7 @@ _PURGE_EVERY: Final = 256
 
 
 class SQLStore:
-    """The `AccountStore` in a SQL database: a SQLite file, or PostgreSQL at scale.
+    """`AccountStore` and `SecondFactorRecords` in a SQLite file, or PostgreSQL at scale.
 
     The database enforces every invariant of the store contract (unique emails and
     identities, single-use tokens) with named constraints and conditional updates, so
@@ -99,7 +106,7 @@ class SQLStore:
         >>> store.find_account_by_email("ANN@example.com") == ann
         True
         >>> store.schema_version()
-        1
+        2
         >>> store.close(); folder.cleanup()
     """
 
@@ -439,6 +446,109 @@ class SQLStore:
             raise errors.InvalidResetToken
         with self._transaction() as connection:
             return _writes.complete_reset(connection, token_hash, new_hash, now)
+
+    # Second factors and recovery codes
+
+    def add_second_factor(
+        self,
+        *,
+        account_id: str,
+        kind: SecondFactorKind,
+        name: str,
+        secret: str,
+        lookup_key: str | None,
+        now: datetime,
+    ) -> SecondFactorRecord:
+        """See `SecondFactorRecords.add_second_factor`."""
+        record = SecondFactorRecord(
+            factor=SecondFactor(
+                id=str(uuid.uuid4()),
+                account_id=account_id,
+                kind=check_factor_kind(kind),
+                name=check_name(name),
+                created_at=check.utc(now, "now"),
+            ),
+            secret=check_secret(secret),
+            lookup_key=check_lookup_key(lookup_key),
+        )
+        if not check.id_shaped(account_id):
+            raise errors.AccountNotFound
+        with self._transaction() as connection:
+            _writes.add_second_factor(connection, record)
+        return record
+
+    def list_second_factors(self, account_id: str) -> Sequence[SecondFactorRecord]:
+        """See `SecondFactorRecords.list_second_factors`."""
+        if not check.id_shaped(account_id):
+            return []
+        rows = self._read(self._reads.factors_of, account_id=account_id)
+        return [factor_from_row(row) for row in rows]
+
+    def find_second_factor(self, lookup_key: str) -> SecondFactorRecord | None:
+        """See `SecondFactorRecords.find_second_factor`."""
+        if not lookup_key or not check.fits(lookup_key, MAX_LOOKUP_KEY_LENGTH):
+            return None
+        rows = self._read(self._reads.factor_by_lookup_key, lookup_key=lookup_key)
+        return factor_from_row(rows[0]) if rows else None
+
+    def update_second_factor(
+        self,
+        factor_id: str,
+        *,
+        secret: str | None = None,
+        name: str | None = None,
+        used_at: datetime | None = None,
+    ) -> SecondFactorRecord:
+        """See `SecondFactorRecords.update_second_factor`."""
+        changes: dict[str, Any] = {}
+        if secret is not None:
+            changes["secret"] = check_secret(secret)
+        if name is not None:
+            changes["name"] = check_name(name)
+        if used_at is not None:
+            changes["last_used_at"] = check.utc(used_at, "used_at")
+        if not check.id_shaped(factor_id):
+            raise errors.SecondFactorNotFound
+        with self._transaction() as connection:
+            return _writes.update_second_factor(connection, factor_id, changes)
+
+    def remove_second_factor(
+        self, account_id: str, factor_id: str, *, keep_at_least: int, now: datetime
+    ) -> SecondFactorRecord:
+        """See `SecondFactorRecords.remove_second_factor`."""
+        now = check.utc(now, "now")
+        if not check.id_shaped(account_id) or not check.id_shaped(factor_id):
+            raise errors.SecondFactorNotFound
+        with self._transaction() as connection:
+            return _writes.remove_second_factor(
+                connection, account_id, factor_id, keep_at_least, now
+            )
+
+    def replace_recovery_codes(
+        self, account_id: str, *, code_hashes: Sequence[str], now: datetime
+    ) -> None:
+        """See `SecondFactorRecords.replace_recovery_codes`."""
+        hashes = check_code_hashes(code_hashes)
+        now = check.utc(now, "now")
+        if not check.id_shaped(account_id):
+            raise errors.AccountNotFound
+        with self._transaction() as connection:
+            _writes.replace_recovery_codes(connection, account_id, hashes, now)
+
+    def use_recovery_code(self, account_id: str, *, code_hash: str, now: datetime) -> bool:
+        """See `SecondFactorRecords.use_recovery_code`."""
+        now = check.utc(now, "now")
+        if not check.id_shaped(account_id) or not is_code_hash(code_hash):
+            return False
+        with self._transaction() as connection:
+            return _writes.use_recovery_code(connection, account_id, code_hash, now)
+
+    def count_recovery_codes(self, account_id: str) -> int:
+        """See `SecondFactorRecords.count_recovery_codes`."""
+        if not check.id_shaped(account_id):
+            return 0
+        rows = self._read(self._reads.unused_recovery_codes, account_id=account_id)
+        return int(rows[0][0])
 
     # Single use of anything (flow state, for one)
 

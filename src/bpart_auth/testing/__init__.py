@@ -8,6 +8,8 @@
   switches for a tenant requiring admin consent and for declined consent).
 - `StoreContract`: the store contract kit, a pytest base class every
   `AccountStore` implementation passes unchanged (needs pytest).
+- `SecondFactorContract`: the same for a store that also implements
+  `SecondFactorRecords` (a separate class, with the same `store` fixture).
 - `SoftAuthenticator`: a software passkey authenticator and browser, answering
   WebAuthn options in the browser's JSON shape (needs the `mfa` extra).
 
@@ -26,13 +28,14 @@ from bpart_auth.testing.fakes import FakeAuthorizeError, FakeGoogle, FakeMicroso
 
 if TYPE_CHECKING:
     from bpart_auth.testing._soft_authenticator import SoftAuthenticator
-    from bpart_auth.testing.store_contract import StoreContract
+    from bpart_auth.testing.store_contract import SecondFactorContract, StoreContract
 
 __all__ = [
     "CHEAP_FOR_TESTS",
     "FakeAuthorizeError",
     "FakeGoogle",
     "FakeMicrosoft",
+    "SecondFactorContract",
     "SoftAuthenticator",
     "StoreContract",
 ]
@@ -41,10 +44,10 @@ __all__ = [
 def __getattr__(name: str) -> Any:  # noqa: ANN401 - module attributes of any kind
     # Loaded on first use so that importing bpart_auth.testing needs pytest only for
     # the helpers that are pytest classes.
-    if name == "StoreContract":
-        from bpart_auth.testing.store_contract import StoreContract  # noqa: PLC0415
+    if name in ("StoreContract", "SecondFactorContract"):
+        from bpart_auth.testing import store_contract  # noqa: PLC0415
 
-        return StoreContract
+        return getattr(store_contract, name)
     if name == "SoftAuthenticator":
         # Loaded on first use too: it needs cbor2 (the `mfa` extra).
         from bpart_auth.testing._soft_authenticator import SoftAuthenticator  # noqa: PLC0415

@@ -15,6 +15,19 @@ class TestMyStore(StoreContract):
 
 pytest then runs every contract test against it, races included (50 threads by
 default; set `race_threads` lower for a store that cannot take that many).
+
+A store that also keeps second factors (`SecondFactorRecords`) passes
+`SecondFactorContract` too, a separate class with the same `store` fixture (the
+account helpers come from `StoreContract`, whose tests it does not repeat):
+
+```python
+from bpart_auth.testing.store_contract import SecondFactorContract
+
+class TestMyStoreSecondFactors(SecondFactorContract):
+    @pytest.fixture
+    def store(self):
+        return MyStore(...)
+```
 """
 
 from __future__ import annotations
@@ -31,12 +44,16 @@ from bpart_auth import errors
 from bpart_auth.models import Identity
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from bpart_auth.models import Account, Invite
-    from bpart_auth.store.base import AccountStore
+    from bpart_auth.store.base import AccountStore, SecondFactorRecord, SecondFactorRecords
 
-__all__ = ["StoreContract"]
+    class FactorStore(AccountStore, SecondFactorRecords):
+        """What `SecondFactorContract` tests: a store with both Protocols."""
+
+
+__all__ = ["SecondFactorContract", "StoreContract"]
 
 _Result = TypeVar("_Result")
 
@@ -47,6 +64,8 @@ HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
 OTHER_HASH = "$argon2id$v=19$m=65536,t=3,p=4$b3RoZXJzYWx0$b3RoZXJoYXNo"
 MS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 GOOGLE = "https://accounts.google.com"
+PASSKEY_SECRET = '{"public_key": "pQECAyYgASFYIA", "sign_count": 0}'  # noqa: S105 - test data
+COUNTED_SECRET = '{"public_key": "pQECAyYgASFYIA", "sign_count": 7}'  # noqa: S105 - test data
 
 
 def token_hash(label: str) -> str:
@@ -1198,3 +1217,421 @@ class StoreContract:
             else:
                 assert invite.status(LATER) == "accepted"
                 assert invite.account_id == outcome.id
+
+
+# Second factors
+
+
+def code_hash(label: str) -> str:
+    """A recovery code's stored form (SHA-256 hex) standing in for a real one."""
+    return token_hash(f"recovery {label}")
+
+
+def _names(records: Sequence[SecondFactorRecord]) -> list[str]:
+    return [record.factor.name for record in records]
+
+
+class SecondFactorContract:
+    """The behaviour every `SecondFactorRecords` promises (on an `AccountStore`).
+
+    Subclass it with a `store` fixture returning a fresh store that implements both.
+    """
+
+    race_threads: ClassVar[int] = 50
+
+    # Helpers
+
+    def account(self, store: FactorStore, email: str = "ann@example.com") -> Account:
+        """Create an account with a password hash."""
+        return store.create_account(email=email, name="Ann", password_hash=HASH, now=NOW)
+
+    def totp(
+        self, store: FactorStore, account: Account, name: str = "Phone", *, now: datetime = LATER
+    ) -> SecondFactorRecord:
+        """Add an authenticator app to an account."""
+        return store.add_second_factor(
+            account_id=account.id,
+            kind="totp",
+            name=name,
+            secret=f"sealed secret of {name}",
+            lookup_key=None,
+            now=now,
+        )
+
+    def passkey(
+        self, store: FactorStore, account: Account, credential_id: str, name: str = "YubiKey"
+    ) -> SecondFactorRecord:
+        """Add a passkey whose credential id is `credential_id` to an account."""
+        return store.add_second_factor(
+            account_id=account.id,
+            kind="passkey",
+            name=name,
+            secret=PASSKEY_SECRET,
+            lookup_key=credential_id,
+            now=LATER,
+        )
+
+    def stamp_of(self, store: FactorStore, account: Account) -> datetime:
+        """The account's `credentials_changed_at` as stored now."""
+        stored = store.get_account(account.id)
+        assert stored is not None
+        return stored.credentials_changed_at
+
+    # Adding, listing, finding
+
+    def test_add_lists_finds_and_stamps(self, store: FactorStore) -> None:
+        ann = self.account(store)
+        phone = self.totp(store, ann)
+        key = self.passkey(store, ann, "Y3JlZC1pZA")
+        assert phone.factor.account_id == ann.id
+        assert (phone.factor.kind, phone.factor.name) == ("totp", "Phone")
+        assert (phone.factor.created_at, phone.factor.last_used_at) == (LATER, None)
+        assert (phone.secret, phone.lookup_key) == ("sealed secret of Phone", None)
+        assert (key.factor.kind, key.lookup_key) == ("passkey", "Y3JlZC1pZA")
+        assert phone.factor.id != key.factor.id
+        assert list(store.list_second_factors(ann.id)) == [phone, key]
+        assert store.find_second_factor("Y3JlZC1pZA") == key
+        assert store.find_second_factor("Y3JlZC1pZa") is None  # base64url is case-sensitive
+        assert self.stamp_of(store, ann) == LATER
+        assert "sealed secret" not in repr(phone)
+
+    def test_factors_are_listed_oldest_first_per_account(self, store: FactorStore) -> None:
+        ann, bob = self.account(store), self.account(store, "bob@example.com")
+        for index in range(5):  # same microsecond: the order they were added
+            self.totp(store, ann, f"ann {index}")
+        self.totp(store, bob, "bob", now=NOW)
+        self.totp(store, ann, "ann early", now=NOW)
+        assert _names(store.list_second_factors(ann.id)) == [
+            "ann early",
+            *(f"ann {index}" for index in range(5)),
+        ]
+        assert _names(store.list_second_factors(bob.id)) == ["bob"]
+        assert list(store.list_second_factors("no-such-id")) == []
+
+    def test_a_credential_id_is_unique_across_the_store(self, store: FactorStore) -> None:
+        ann, bob = self.account(store), self.account(store, "bob@example.com")
+        key = self.passkey(store, ann, "c2FtZQ")
+        for owner in (ann, bob):
+            with pytest.raises(errors.SecondFactorAlreadyRegistered):
+                self.passkey(store, owner, "c2FtZQ", name="Again")
+        assert list(store.list_second_factors(ann.id)) == [key]
+        assert list(store.list_second_factors(bob.id)) == []
+        assert self.stamp_of(store, bob) == NOW  # a refused add is no credential change
+        self.totp(store, bob)  # any number of factors without a lookup key
+        self.totp(store, bob, "Tablet")
+        assert len(store.list_second_factors(bob.id)) == 2  # noqa: PLR2004
+
+    def test_adding_to_an_unknown_account(self, store: FactorStore) -> None:
+        with pytest.raises(errors.AccountNotFound):
+            store.add_second_factor(
+                account_id="no-such-id",
+                kind="totp",
+                name="Phone",
+                secret=PASSKEY_SECRET,
+                lookup_key=None,
+                now=NOW,
+            )
+
+    def test_a_disabled_account_gets_no_factor_and_keeps_its_own(self, store: FactorStore) -> None:
+        ann = self.account(store)
+        phone = self.totp(store, ann)
+        store.replace_recovery_codes(ann.id, code_hashes=[code_hash("1")], now=LATER)
+        store.update_account(ann.id, disabled=True, now=LATER + WEEK)
+        with pytest.raises(errors.AccountDisabled):
+            self.passkey(store, ann, "bmV3")
+        with pytest.raises(errors.AccountDisabled):
+            store.replace_recovery_codes(ann.id, code_hashes=[code_hash("2")], now=LATER + WEEK)
+        assert list(store.list_second_factors(ann.id)) == [phone]
+        assert store.find_second_factor("bmV3") is None
+        assert store.count_recovery_codes(ann.id) == 1
+        enabled = store.update_account(ann.id, disabled=False)
+        assert list(store.list_second_factors(enabled.id)) == [phone]
+
+    @pytest.mark.parametrize(
+        ("changes", "field_name"),
+        [
+            pytest.param({"name": "x" * 201}, "name", id="long-name"),
+            pytest.param({"name": "Phone\u202e"}, "name", id="bidi-name"),
+            pytest.param({"name": 7}, "name", id="name-not-str"),
+            pytest.param({"secret": ""}, "secret", id="empty-secret"),
+            pytest.param({"secret": "s" * 4097}, "secret", id="long-secret"),
+            pytest.param({"secret": "s\x00"}, "secret", id="nul-secret"),
+            pytest.param({"lookup_key": ""}, "lookup_key", id="empty-lookup-key"),
+            pytest.param({"lookup_key": "k" * 1365}, "lookup_key", id="long-lookup-key"),
+            pytest.param({"lookup_key": "k\ud800"}, "lookup_key", id="surrogate-lookup-key"),
+            pytest.param({"kind": "sms"}, "kind", id="unknown-kind"),
+        ],
+    )
+    def test_refused_input_writes_nothing(
+        self, store: FactorStore, changes: dict[str, Any], field_name: str
+    ) -> None:
+        ann = self.account(store)
+        values: dict[str, Any] = {
+            "account_id": ann.id,
+            "kind": "passkey",
+            "name": "Key",
+            "secret": "{}",
+            "lookup_key": "a2V5",
+            "now": LATER,
+        }
+        with pytest.raises(errors.InvalidInput) as caught:
+            store.add_second_factor(**(values | changes))
+        assert caught.value.field == field_name
+        assert list(store.list_second_factors(ann.id)) == []
+        assert self.stamp_of(store, ann) == NOW
+
+    def test_the_longest_values_are_kept_whole(self, store: FactorStore) -> None:
+        ann = self.account(store)
+        record = store.add_second_factor(
+            account_id=ann.id,
+            kind="passkey",
+            name="n" * 200,
+            secret="s" * 4096,
+            lookup_key="k" * 1364,
+            now=LATER,
+        )
+        assert store.find_second_factor("k" * 1364) == record
+        assert store.list_second_factors(ann.id)[0].secret == "s" * 4096
+
+    # Updating
+
+    def test_update_changes_only_what_is_given_and_is_no_credential_change(
+        self, store: FactorStore
+    ) -> None:
+        ann = self.account(store)
+        key = self.passkey(store, ann, "a2V5")
+        used = LATER + WEEK
+        renamed = store.update_second_factor(key.factor.id, name="Blue key")
+        assert renamed.factor.name == "Blue key"
+        assert (renamed.secret, renamed.lookup_key) == (key.secret, key.lookup_key)
+        counted = store.update_second_factor(key.factor.id, secret=COUNTED_SECRET, used_at=used)
+        assert counted.secret == COUNTED_SECRET
+        assert counted.factor.last_used_at == used
+        assert counted.factor.name == "Blue key"
+        assert counted.factor.created_at == LATER
+        assert store.update_second_factor(key.factor.id) == counted
+        assert store.find_second_factor("a2V5") == counted
+        assert list(store.list_second_factors(ann.id)) == [counted]
+        assert self.stamp_of(store, ann) == LATER  # from the add, not the updates
+
+    def test_update_refuses_unknown_ids_and_bad_input(self, store: FactorStore) -> None:
+        ann = self.account(store)
+        phone = self.totp(store, ann)
+        with pytest.raises(errors.SecondFactorNotFound):
+            store.update_second_factor("no-such-id", name="x")
+        with pytest.raises(errors.InvalidInput):
+            store.update_second_factor(phone.factor.id, name="a\nb")
+        with pytest.raises(errors.InvalidInput):
+            store.update_second_factor(phone.factor.id, secret="")
+        assert list(store.list_second_factors(ann.id)) == [phone]
+
+    # Removing
+
+    def test_remove_returns_what_it_removed_and_stamps(self, store: FactorStore) -> None:
+        ann = self.account(store)
+        phone, key = self.totp(store, ann), self.passkey(store, ann, "a2V5")
+        removed = store.remove_second_factor(
+            ann.id, key.factor.id, keep_at_least=1, now=LATER + WEEK
+        )
+        assert removed == key
+        assert list(store.list_second_factors(ann.id)) == [phone]
+        assert store.find_second_factor("a2V5") is None
+        assert self.stamp_of(store, ann) == LATER + WEEK
+        assert self.passkey(store, ann, "a2V5").lookup_key == "a2V5"  # the id is free again
+
+    def test_remove_only_the_accounts_own_factor(self, store: FactorStore) -> None:
+        ann, bob = self.account(store), self.account(store, "bob@example.com")
+        phone = self.totp(store, ann)
+        for account_id, factor_id in [
+            (bob.id, phone.factor.id),
+            (ann.id, "no-such-id"),
+            ("no-such-id", phone.factor.id),
+        ]:
+            with pytest.raises(errors.SecondFactorNotFound):
+                store.remove_second_factor(account_id, factor_id, keep_at_least=0, now=LATER)
+        assert list(store.list_second_factors(ann.id)) == [phone]
+        assert self.stamp_of(store, bob) == NOW
+
+    def test_keep_at_least_is_enforced(self, store: FactorStore) -> None:
+        ann = self.account(store)
+        phone, tablet = self.totp(store, ann), self.totp(store, ann, "Tablet")
+        with pytest.raises(errors.LastSecondFactor):
+            store.remove_second_factor(ann.id, phone.factor.id, keep_at_least=2, now=LATER + WEEK)
+        store.remove_second_factor(ann.id, phone.factor.id, keep_at_least=1, now=LATER)
+        with pytest.raises(errors.LastSecondFactor):
+            store.remove_second_factor(ann.id, tablet.factor.id, keep_at_least=1, now=LATER + WEEK)
+        assert list(store.list_second_factors(ann.id)) == [tablet]
+        assert self.stamp_of(store, ann) == LATER  # the refusals changed nothing
+
+    def test_removing_the_last_factor_deletes_the_recovery_codes(self, store: FactorStore) -> None:
+        ann, bob = self.account(store), self.account(store, "bob@example.com")
+        phone, tablet = self.totp(store, ann), self.totp(store, ann, "Tablet")
+        self.totp(store, bob)
+        store.replace_recovery_codes(
+            ann.id, code_hashes=[code_hash("a"), code_hash("b")], now=LATER
+        )
+        store.replace_recovery_codes(bob.id, code_hashes=[code_hash("a")], now=LATER)
+        store.remove_second_factor(ann.id, phone.factor.id, keep_at_least=0, now=LATER)
+        assert store.count_recovery_codes(ann.id) == 2  # noqa: PLR2004 - one factor is left
+        store.remove_second_factor(ann.id, tablet.factor.id, keep_at_least=0, now=LATER)
+        assert store.count_recovery_codes(ann.id) == 0
+        assert store.use_recovery_code(ann.id, code_hash=code_hash("a"), now=LATER) is False
+        assert store.count_recovery_codes(bob.id) == 1
+
+    # Recovery codes
+
+    def test_recovery_codes_are_single_use_and_per_account(self, store: FactorStore) -> None:
+        ann, bob = self.account(store), self.account(store, "bob@example.com")
+        hashes = [code_hash(str(index)) for index in range(10)]
+        store.replace_recovery_codes(ann.id, code_hashes=hashes, now=LATER)
+        assert self.stamp_of(store, ann) == LATER
+        assert store.count_recovery_codes(ann.id) == 10  # noqa: PLR2004
+        assert store.use_recovery_code(bob.id, code_hash=hashes[0], now=LATER) is False
+        assert store.use_recovery_code(ann.id, code_hash=hashes[0], now=LATER) is True
+        assert store.use_recovery_code(ann.id, code_hash=hashes[0], now=LATER) is False
+        assert store.use_recovery_code(ann.id, code_hash=code_hash("other"), now=LATER) is False
+        assert store.count_recovery_codes(ann.id) == 9  # noqa: PLR2004
+        assert store.count_recovery_codes(bob.id) == 0
+        assert self.stamp_of(store, ann) == LATER  # spending one is no credential change
+
+    def test_new_recovery_codes_replace_the_old_ones(self, store: FactorStore) -> None:
+        ann = self.account(store)
+        store.replace_recovery_codes(ann.id, code_hashes=[code_hash("old")], now=LATER)
+        store.replace_recovery_codes(
+            ann.id, code_hashes=[code_hash("new"), code_hash("old 2")], now=LATER + WEEK
+        )
+        assert self.stamp_of(store, ann) == LATER + WEEK
+        assert store.use_recovery_code(ann.id, code_hash=code_hash("old"), now=LATER) is False
+        assert store.use_recovery_code(ann.id, code_hash=code_hash("new"), now=LATER) is True
+        assert store.count_recovery_codes(ann.id) == 1
+        store.replace_recovery_codes(ann.id, code_hashes=[], now=LATER)
+        assert store.count_recovery_codes(ann.id) == 0
+
+    @pytest.mark.parametrize(
+        "hashes",
+        [
+            pytest.param([code_hash("a").upper()], id="upper-case"),
+            pytest.param([code_hash("a")[:63]], id="short"),
+            pytest.param([code_hash("a") + "0"], id="long"),
+            pytest.param([code_hash("a")[:63] + "g"], id="not-hex"),
+            pytest.param([code_hash("a"), None], id="not-str"),
+            pytest.param([code_hash("a"), code_hash("a")], id="twice"),
+            pytest.param(code_hash("a"), id="a-str-not-a-list"),
+            pytest.param([code_hash(str(i)) for i in range(101)], id="too-many"),
+        ],
+    )
+    def test_bad_recovery_code_hashes_write_nothing(self, store: FactorStore, hashes: Any) -> None:  # noqa: ANN401
+        ann = self.account(store)
+        store.replace_recovery_codes(ann.id, code_hashes=[code_hash("kept")], now=NOW)
+        with pytest.raises(errors.InvalidInput) as caught:
+            store.replace_recovery_codes(ann.id, code_hashes=hashes, now=LATER)
+        assert caught.value.field == "code_hashes"
+        assert store.count_recovery_codes(ann.id) == 1
+        assert self.stamp_of(store, ann) == NOW
+
+    def test_recovery_codes_of_an_unknown_account(self, store: FactorStore) -> None:
+        with pytest.raises(errors.AccountNotFound):
+            store.replace_recovery_codes("no-such-id", code_hashes=[code_hash("a")], now=NOW)
+        assert store.count_recovery_codes("no-such-id") == 0
+        assert store.use_recovery_code("no-such-id", code_hash=code_hash("a"), now=NOW) is False
+
+    @pytest.mark.parametrize(
+        "key",
+        [
+            pytest.param(None, id="none"),
+            pytest.param(42, id="int"),
+            pytest.param(["list"], id="list"),
+            pytest.param(b"bytes", id="bytes"),
+            pytest.param("", id="empty"),
+            pytest.param("x" * 100_000, id="long"),
+            pytest.param("\ud800", id="lone-surrogate"),
+            pytest.param("\x00", id="nul"),
+        ],
+    )
+    def test_a_key_of_any_type_finds_nothing(self, store: FactorStore, key: Any) -> None:  # noqa: ANN401
+        ann = self.account(store)
+        phone = self.totp(store, ann)
+        store.replace_recovery_codes(ann.id, code_hashes=[code_hash("a")], now=LATER)
+        assert store.find_second_factor(key) is None
+        assert list(store.list_second_factors(key)) == []
+        assert store.count_recovery_codes(key) == 0
+        assert store.use_recovery_code(key, code_hash=code_hash("a"), now=LATER) is False
+        assert store.use_recovery_code(ann.id, code_hash=key, now=LATER) is False
+        with pytest.raises(errors.SecondFactorNotFound):
+            store.update_second_factor(key, name="x")
+        with pytest.raises(errors.SecondFactorNotFound):
+            store.remove_second_factor(ann.id, key, keep_at_least=0, now=LATER)
+        assert list(store.list_second_factors(ann.id)) == [phone]
+        assert store.count_recovery_codes(ann.id) == 1
+
+    # Races: the store, not Python, keeps the invariants.
+
+    def test_race_two_removals_with_one_to_keep(self, store: FactorStore) -> None:
+        ann = self.account(store)
+        factors = [self.totp(store, ann), self.passkey(store, ann, "a2V5")]
+        outcomes = race(
+            2,
+            lambda i: store.remove_second_factor(
+                ann.id, factors[i].factor.id, keep_at_least=1, now=LATER + WEEK
+            ),
+        )
+        winners = [o for o in outcomes if not isinstance(o, BaseException)]
+        losers = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(winners) == 1, losers
+        assert all(isinstance(o, errors.LastSecondFactor) for o in losers), losers
+        assert len(store.list_second_factors(ann.id)) == 1
+
+    def test_race_many_removals_of_many_factors(self, store: FactorStore) -> None:
+        ann = self.account(store)
+        count = min(self.race_threads, 10)
+        factors = [self.totp(store, ann, f"Phone {index}") for index in range(count)]
+        outcomes = race(
+            count,
+            lambda i: store.remove_second_factor(
+                ann.id, factors[i].factor.id, keep_at_least=3, now=LATER
+            ),
+        )
+        losers = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(losers) == 3, losers[:3]  # noqa: PLR2004
+        assert all(isinstance(o, errors.LastSecondFactor) for o in losers), losers[:3]
+        assert len(store.list_second_factors(ann.id)) == 3  # noqa: PLR2004
+
+    def test_race_one_recovery_code_many_uses(self, store: FactorStore) -> None:
+        ann = self.account(store)
+        store.replace_recovery_codes(ann.id, code_hashes=[code_hash("a"), code_hash("b")], now=NOW)
+        outcomes = race(
+            self.race_threads,
+            lambda _: store.use_recovery_code(ann.id, code_hash=code_hash("a"), now=LATER),
+        )
+        assert outcomes.count(True) == 1, [o for o in outcomes if o is not False][:3]
+        assert outcomes.count(False) == self.race_threads - 1
+        assert store.count_recovery_codes(ann.id) == 1
+
+    def test_race_one_credential_id_many_accounts(self, store: FactorStore) -> None:
+        accounts = [self.account(store, f"user{i}@example.com") for i in range(self.race_threads)]
+        outcomes = race(self.race_threads, lambda i: self.passkey(store, accounts[i], "c2FtZQ"))
+        winners = [o for o in outcomes if not isinstance(o, BaseException)]
+        losers = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(winners) == 1, losers[:3]
+        assert all(isinstance(o, errors.SecondFactorAlreadyRegistered) for o in losers), losers[:3]
+        assert store.find_second_factor("c2FtZQ") == winners[0]
+        owners = [a.id for a in accounts if store.list_second_factors(a.id)]
+        assert owners == [winners[0].factor.account_id]
+
+    def test_race_disable_against_new_factors(self, store: FactorStore) -> None:
+        # A factor added before the disable is kept (disabling keeps factors); one
+        # after it is refused. Either way every attempt is one of the two.
+        ann = self.account(store)
+
+        def work(index: int) -> object:
+            if index == 0:
+                return store.update_account(ann.id, disabled=True, now=LATER + WEEK)
+            return self.passkey(store, ann, f"key-{index}", name=f"Key {index}")
+
+        outcomes = race(self.race_threads, work)
+        assert not isinstance(outcomes[0], BaseException), outcomes[0]
+        added = [o for o in outcomes[1:] if not isinstance(o, BaseException)]
+        refused = [o for o in outcomes[1:] if isinstance(o, BaseException)]
+        assert all(isinstance(o, errors.AccountDisabled) for o in refused), refused[:3]
+        assert sorted(_names(store.list_second_factors(ann.id))) == sorted(_names(added))  # type: ignore[arg-type]
+        assert self.stamp_of(store, ann) == LATER + WEEK  # the disable came last
