@@ -6,10 +6,11 @@ intent, the OAuth `state`, the OIDC `nonce`, the PKCE verifier, where to go next
 put in a `FlowState`, sealed by `FlowSealer` into an opaque string the app keeps in
 its session, and opened again at the callback.
 
-Sealing is authenticated encryption: AES-256-GCM with a random 96-bit nonce, under a
-key derived from the app's secret with HKDF-SHA256 for this purpose only
-(`info=b"bpart_auth flow state v1"`). So the secret itself never keys anything, and
-other purposes derive other, unrelated keys from the same secret. The sealed form is
+Sealing (by `_secretbox.SecretBox`) is authenticated encryption: AES-256-GCM with a
+random 96-bit nonce, under a key derived from the app's secret with HKDF-SHA256 for
+this purpose only (`info=b"bpart_auth flow state v1"`). So the secret itself never
+keys anything, and other purposes derive other, unrelated keys from the same secret.
+The sealed form is
 `v1.` followed by base64url (no padding) of nonce, ciphertext and tag; the version
 is also the associated data, so a blob can never be read as another version.
 
