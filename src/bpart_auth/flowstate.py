@@ -6,10 +6,11 @@ intent, the OAuth `state`, the OIDC `nonce`, the PKCE verifier, where to go next
 put in a `FlowState`, sealed by `FlowSealer` into an opaque string the app keeps in
 its session, and opened again at the callback.
 
-Sealing is authenticated encryption: AES-256-GCM with a random 96-bit nonce, under a
-key derived from the app's secret with HKDF-SHA256 for this purpose only
-(`info=b"bpart_auth flow state v1"`). So the secret itself never keys anything, and
-other purposes derive other, unrelated keys from the same secret. The sealed form is
+Sealing (by `_secretbox.SecretBox`) is authenticated encryption: AES-256-GCM with a
+random 96-bit nonce, under a key derived from the app's secret with HKDF-SHA256 for
+this purpose only (`info=b"bpart_auth flow state v1"`). So the secret itself never
+keys anything, and other purposes derive other, unrelated keys from the same secret.
+The sealed form is
 `v1.` followed by base64url (no padding) of nonce, ciphertext and tag; the version
 is also the associated data, so a blob can never be read as another version.
 
@@ -34,7 +35,6 @@ Examples:
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import re
@@ -46,11 +46,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 from urllib.parse import unquote
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from bpart_auth._secretbox import MIN_SECRET_KEY_BYTES, SecretBox
 from bpart_auth.errors import ConfigurationError, InvalidFlowState, InvalidInput, InvalidReturnTo
 from bpart_auth.models import _ReadOnlyMapping
 
@@ -74,28 +70,16 @@ FlowIntent = Literal["sign_in", "link", "accept_invite"]
 DEFAULT_LIFETIME: Final = timedelta(minutes=10)
 """How long a flow state is accepted after it was issued, unless told otherwise."""
 
-MIN_SECRET_KEY_BYTES: Final = 32
-"""Shortest secret key accepted, in bytes (UTF-8 for a str): 256 bits if random.
-
-`secrets.token_urlsafe(32)` (43 characters) is a good secret key.
-"""
-
 MAX_RETURN_TO_LENGTH: Final = 2000
 """Longest `return_to` accepted, in characters."""
 
 _INTENTS: Final = frozenset(get_args(FlowIntent))
 _VERSION: Final = "v1"
-_PREFIX: Final = _VERSION + "."
 _ASSOCIATED_DATA: Final = b"bpart_auth flow state " + _VERSION.encode()
 _KEY_INFO: Final = b"bpart_auth flow state " + _VERSION.encode()
-_NONCE_BYTES: Final = 12  # 96 bits, the GCM standard nonce (NIST SP 800-38D)
-_TAG_BYTES: Final = 16
 # A sealed state lives in the app's session, often a cookie (~4 KB for everything):
 # refuse to make big ones, and refuse to even decode anything longer than we make.
 _MAX_PLAINTEXT_BYTES: Final = 6000
-_MAX_SEALED_LENGTH: Final = len(_PREFIX) + 4 * (
-    (_NONCE_BYTES + _MAX_PLAINTEXT_BYTES + _TAG_BYTES + 2) // 3
-)
 # Clocks of app instances differ a little: a state issued by a neighbour whose clock
 # runs ahead is still fine, one from further in the future is not ours.
 _FUTURE_LEEWAY: Final = timedelta(seconds=60)
@@ -104,8 +88,6 @@ _RANDOM_BYTES: Final = 32  # state, nonce and code verifier: 256 bits each
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
-_BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]+")
-_VERSIONED: Final = re.compile(r"v[0-9]{1,3}\.")
 # RFC 7636 section 4.1: 43 to 128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"
 _CODE_VERIFIER: Final = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 _PRINTABLE_ASCII: Final = re.compile(r"[\x21-\x7e]*")
@@ -377,24 +359,6 @@ def _check_decoded_return_to(decoded: str) -> None:
         raise _refuse_return_to("a control or whitespace character once decoded")
 
 
-def _encode_bytes(secret: str | bytes, name: str) -> bytes:
-    if isinstance(secret, str):
-        secret = secret.encode("utf-8", "surrogatepass")
-    elif not isinstance(secret, bytes):
-        raise ConfigurationError(detail=f"{name} must be a str or bytes")
-    if len(secret) < MIN_SECRET_KEY_BYTES:
-        raise ConfigurationError(
-            detail=f"{name} must be at least {MIN_SECRET_KEY_BYTES} bytes long, e.g. "
-            "secrets.token_urlsafe(32)"
-        )
-    return secret
-
-
-def _derive(secret: bytes) -> AESGCM:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEY_INFO).derive(secret)
-    return AESGCM(key)
-
-
 def _timestamp(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
@@ -429,15 +393,6 @@ def _from_json(plaintext: bytes) -> FlowState:
     )
 
 
-def _decode_body(body: str) -> bytes:
-    if not _BASE64URL.fullmatch(body) or len(body) % 4 == 1:
-        raise InvalidFlowState(detail="flow state malformed: not base64url")
-    try:
-        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidFlowState(detail="flow state malformed: not base64url") from exc
-
-
 class FlowSealer:
     """Seals `FlowState` into an opaque, tamper-proof, expiring string, and opens it.
 
@@ -470,7 +425,7 @@ class FlowSealer:
         'invalid_flow_state'
     """
 
-    __slots__ = ("_clock", "_openers", "_sealer", "lifetime")
+    __slots__ = ("_box", "_clock", "lifetime")
 
     def __init__(
         self,
@@ -488,12 +443,14 @@ class FlowSealer:
             raise ConfigurationError(detail="lifetime must be a positive timedelta")
         if not callable(clock):
             raise ConfigurationError(detail="clock must be a callable returning a datetime")
-        self._sealer = _derive(_encode_bytes(secret_key, "secret_key"))
-        fallbacks = [
-            _derive(_encode_bytes(key, "each of fallback_secret_keys"))
-            for key in fallback_secret_keys
-        ]
-        self._openers = (self._sealer, *fallbacks)
+        self._box = SecretBox(
+            secret_key,
+            fallback_secret_keys=fallback_secret_keys,
+            purpose=_KEY_INFO,
+            error=InvalidFlowState,
+            noun="flow state",
+            max_plaintext_bytes=_MAX_PLAINTEXT_BYTES,
+        )
         self.lifetime = lifetime
         self._clock = clock
 
@@ -517,9 +474,7 @@ class FlowSealer:
             raise InvalidInput(
                 field="extra", detail=f"the flow state is over {_MAX_PLAINTEXT_BYTES} bytes"
             )
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = nonce + self._sealer.encrypt(nonce, plaintext, _ASSOCIATED_DATA)
-        return _PREFIX + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+        return self._box.seal(plaintext, associated=_ASSOCIATED_DATA)
 
     def open(self, sealed: str) -> FlowState:
         """Decrypt, authenticate and check the expiry of a sealed flow state.
@@ -544,29 +499,7 @@ class FlowSealer:
         return state
 
     def _unseal(self, sealed: object) -> FlowState:
-        if not isinstance(sealed, str):
-            raise InvalidFlowState(detail="flow state is not a str")
-        if len(sealed) > _MAX_SEALED_LENGTH:
-            raise InvalidFlowState(detail="flow state too long")
-        if not sealed.startswith(_PREFIX):
-            if _VERSIONED.match(sealed):
-                raise InvalidFlowState(detail="flow state of an unsupported version")
-            raise InvalidFlowState(detail="flow state malformed: no version prefix")
-        data = _decode_body(sealed[len(_PREFIX) :])
-        if len(data) <= _NONCE_BYTES + _TAG_BYTES:
-            raise InvalidFlowState(detail="flow state malformed: truncated")
-        nonce, ciphertext = data[:_NONCE_BYTES], data[_NONCE_BYTES:]
-        for opener in self._openers:
-            try:
-                plaintext = opener.decrypt(nonce, ciphertext, _ASSOCIATED_DATA)
-            except InvalidTag:
-                continue
-            break
-        else:
-            raise InvalidFlowState(
-                detail="flow state not authentic: tampered with, truncated or sealed "
-                "under an unknown key"
-            )
+        plaintext = self._box.open(sealed, associated=_ASSOCIATED_DATA)
         try:
             return _from_json(plaintext)
         except (ValueError, TypeError, KeyError, OverflowError, InvalidInput) as exc:
