@@ -512,20 +512,26 @@ class SecondFactorService:
             raise errors.InvalidSecondFactor(detail="another account's passkey")
         self._throttle.check_second_factor(account_id=owner, client_address=client_address)
         stored = passkeys.PasskeyCredential.from_secret(record.secret)
+        passwordless = not kept["a"]
         try:
-            sign_count, _ = passkeys.verify_authentication(
+            sign_count, user_handle = passkeys.verify_authentication(
                 rp,
                 response,
                 challenge=bytes.fromhex(str(kept["v"])),
                 credential=stored,
-                require_user_verification=True,
+                # Alone, a passkey must be two factors in one: the user verified (PIN,
+                # biometrics). After a first factor, presence is enough.
+                require_user_verification=passwordless,
             )
+            if passwordless and user_handle is not None and user_handle != owner.encode():
+                raise errors.InvalidSecondFactor(detail="the user handle is another account's")
         except errors.InvalidSecondFactor:
             self._throttle.second_factor_failed(account_id=owner, client_address=client_address)
             raise
-        updated_secret = dataclasses.replace(stored, sign_count=sign_count).to_secret()
         self._gate.records.update_second_factor(
-            record.factor.id, secret=updated_secret, used_at=self._clock()
+            record.factor.id,
+            secret=stored.with_sign_count(sign_count).to_secret(),
+            used_at=self._clock(),
         )
         account = self._account(owner)
         if account.disabled:
