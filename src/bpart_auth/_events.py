@@ -11,7 +11,7 @@ from bpart_auth.errors import ConfigurationError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bpart_auth.models import Account, Identity, Invite
+    from bpart_auth.models import Account, Identity, Invite, SecondFactor
 
 EventKind = Literal[
     "signed_in",
@@ -20,6 +20,10 @@ EventKind = Literal[
     "invite_created",
     "invite_accepted",
     "password_changed",
+    "second_factor_added",
+    "second_factor_removed",
+    "recovery_codes_created",
+    "recovery_code_used",
 ]
 """What happened."""
 
@@ -37,6 +41,7 @@ class AuthEvent:
         identity: The provider identity involved, if any.
         invite: The invitation involved, if any.
         method: How the user signed in (`"password"`, `"google"`, `"microsoft"`).
+        factor: The second factor added or removed, if any.
     """
 
     kind: EventKind
@@ -44,6 +49,7 @@ class AuthEvent:
     identity: Identity | None = None
     invite: Invite | None = None
     method: str | None = None
+    factor: SecondFactor | None = None
 
 
 class Events:

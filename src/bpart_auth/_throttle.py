@@ -478,3 +478,50 @@ class Throttle:
         """
         del client_address
         self.backend.reset(_account_key(email))
+
+    # Second factors: their own account bucket (a right password must not reset it),
+    # the same address bucket as passwords.
+
+    def _factor_keys(
+        self, account_id: str, client_address: str | None
+    ) -> Iterator[tuple[str, FailureLimit]]:
+        yield _digest("second-factor", account_id), self.per_account
+        if client_address is not None:
+            yield _address_key(client_address), self.per_address
+
+    def check_second_factor(self, *, account_id: str, client_address: str | None) -> None:
+        """Refuse a second-factor attempt when the account or address is throttled.
+
+        The account's second-factor failures are counted apart from its password
+        failures, so a right password, which resets those, does not reset these.
+
+        Raises:
+            TooManyAttempts: Throttled.
+            StoreUnavailable: The backend could not be reached.
+        """
+        now = self.clock()
+        waits = [
+            wait
+            for key, limit in self._factor_keys(account_id, client_address)
+            if (wait := self.backend.retry_after(key, limit=limit, now=now)) is not None
+        ]
+        if waits:
+            raise TooManyAttempts(retry_after=max(waits))
+
+    def second_factor_failed(self, *, account_id: str, client_address: str | None) -> None:
+        """Count a wrong code, recovery code or passkey answer.
+
+        Raises:
+            StoreUnavailable: The backend could not be reached.
+        """
+        now = self.clock()
+        for key, limit in self._factor_keys(account_id, client_address):
+            self.backend.record_failure(key, limit=limit, now=now)
+
+    def second_factor_succeeded(self, *, account_id: str) -> None:
+        """Forget the account's second-factor failures (not the address's).
+
+        Raises:
+            StoreUnavailable: The backend could not be reached.
+        """
+        self.backend.reset(_digest("second-factor", account_id))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from bpart_auth import errors
 from bpart_auth._email import normalize_email
 from bpart_auth._events import AuthEvent, EventKind, Events
+from bpart_auth._secretbox import SecretBox
 from bpart_auth._single_use import MemoryGuard, SingleUseGuard, StoreGuard
 from bpart_auth._throttle import Throttle
 from bpart_auth.flowstate import DEFAULT_LIFETIME, FlowSealer
@@ -21,7 +23,13 @@ from bpart_auth.passwords import (
 from bpart_auth.services.flows import FlowService, FlowSettings, callback_parameters
 from bpart_auth.services.invites import InviteService
 from bpart_auth.services.passwords import PasswordService
+from bpart_auth.services.second_factors import (
+    SecondFactorGate,
+    SecondFactorPolicy,
+    SecondFactorService,
+)
 from bpart_auth.services.sessions import SessionService
+from bpart_auth.store.base import SecondFactorRecords
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
@@ -30,6 +38,13 @@ if TYPE_CHECKING:
     from bpart_auth.providers.base import Provider
     from bpart_auth.services.sessions import Session
     from bpart_auth.store.base import AccountStore
+
+
+_PENDING_PURPOSE: Final = b"bpart_auth pending sign-in v1"
+_NEXT_STEP_MESSAGES: Final = {
+    "second_factor": "One more step: confirm it's you with your authenticator app or passkey.",
+    "enrol_second_factor": "This site requires a second factor: set one up to finish signing in.",
+}
 
 
 def _utc_now() -> datetime:
@@ -70,6 +85,11 @@ class Auth:
             (`SQLStore`, through its `throttle_backend()`: every app instance on
             the same database shares the limits), else in this process's memory
             (`MemoryStore`). Pass one for other limits, or on Redis.
+        second_factor: How second factors are used (`SecondFactorPolicy`): optional
+            by default, on any store that keeps them (`MemoryStore`, `SQLStore`);
+            `SecondFactorPolicy(required=True)` to require one, `relying_party=` for
+            passkeys. Needs `secret_key` (TOTP secrets are sealed under a key derived
+            from it) and the `mfa` extra to enrol.
         clock: Returns the current time (timezone-aware); for tests.
 
     Examples:
@@ -97,6 +117,7 @@ class Auth:
         password_policy: PasswordPolicy | None = None,
         password_hashing: Argon2Parameters = RFC_9106_LOW_MEMORY,
         throttle: Throttle | None = None,
+        second_factor: SecondFactorPolicy | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._store = store
@@ -138,11 +159,12 @@ class Auth:
             ),
             events=self._events,
         )
+        throttle = throttle if throttle is not None else _default_throttle(store)
         self.passwords = PasswordService(
             store=store,
             policy=self._policy,
             hasher=self._hasher,
-            throttle=throttle if throttle is not None else _default_throttle(store),
+            throttle=throttle,
             clock=clock,
             events=self._events,
         )
@@ -157,6 +179,31 @@ class Auth:
             sessions=self.sessions,
         )
         """Invitations (`InviteService`)."""
+        self._second_factors = _second_factors(
+            store,
+            policy=second_factor,
+            secret_key=secret_key,
+            fallback_secret_keys=fallback_secret_keys,
+            sessions=self.sessions,
+            single_use=single_use,
+            throttle=throttle,
+            events=self._events,
+            clock=clock,
+        )
+
+    @property
+    def second_factors(self) -> SecondFactorService:
+        """Authenticator apps, recovery codes and passkeys (`SecondFactorService`).
+
+        Raises:
+            ConfigurationError: This `Auth` has no `secret_key`, or its store keeps no
+                second factors (it does not implement `SecondFactorRecords`).
+        """
+        if self._second_factors is None:
+            raise errors.ConfigurationError(
+                detail="second factors need Auth(secret_key=...) and a store that keeps them"
+            )
+        return self._second_factors
 
     @property
     def provider_names(self) -> tuple[str, ...]:
@@ -466,9 +513,11 @@ class Auth:
         )
         if outcome.kind == "linked":
             self.sessions.refresh(session, outcome.account)
-        else:
-            self.sessions.sign_in(session, outcome.account)
-        return outcome
+            return outcome
+        step = self.sessions.sign_in(session, outcome.account, provider_mfa=outcome.provider_mfa)
+        if step == "signed_in":
+            return outcome
+        return dataclasses.replace(outcome, step=step, message=_NEXT_STEP_MESSAGES[step])
 
     def unlink(self, account_id: str, provider: ProviderName) -> Account:
         """Remove the account's identity of a provider: the account as it is now.
@@ -518,8 +567,10 @@ class Auth:
         """Call `callback(event)` after every event of a kind, to audit or send emails.
 
         Kinds: `signed_in`, `linked`, `unlinked`, `invite_created`,
-        `invite_accepted`, `password_changed`. A failing callback does not undo the
-        change; its exception is logged on the `bpart_auth.events` logger.
+        `invite_accepted`, `password_changed`, `second_factor_added`,
+        `second_factor_removed`, `recovery_codes_created`, `recovery_code_used`. A
+        failing callback does not undo the change; its exception is logged on the
+        `bpart_auth.events` logger.
 
         Raises:
             ConfigurationError: An unknown kind, or a callback that is not callable.
@@ -542,3 +593,53 @@ def _index_providers(providers: Sequence[Provider]) -> dict[str, Provider]:
             raise errors.ConfigurationError(detail=f"Auth: two providers named {provider.name!r}")
         index[provider.name] = provider
     return index
+
+
+def _second_factors(
+    store: AccountStore,
+    *,
+    policy: SecondFactorPolicy | None,
+    secret_key: str | bytes | None,
+    fallback_secret_keys: Sequence[str | bytes],
+    sessions: SessionService,
+    single_use: SingleUseGuard,
+    throttle: Throttle,
+    events: Events,
+    clock: Callable[[], datetime],
+) -> SecondFactorService | None:
+    """The second-factor service, and the sign-in step in `sessions`, where they can be.
+
+    The step is installed on every store that keeps factors, configured or not, so an
+    account with a factor never signs in on its first factor alone.
+    """
+    keeps_factors = isinstance(store, SecondFactorRecords)
+    if policy is not None and not keeps_factors:
+        raise errors.ConfigurationError(
+            detail="Auth: second_factor= needs a store that implements SecondFactorRecords"
+        )
+    if policy is not None and secret_key is None:
+        raise errors.ConfigurationError(detail="Auth: second_factor= needs a secret_key")
+    if not keeps_factors:
+        return None
+    policy = policy if policy is not None else SecondFactorPolicy()
+    box = None
+    if secret_key is not None:
+        box = SecretBox(
+            secret_key, fallback_secret_keys=fallback_secret_keys, purpose=_PENDING_PURPOSE
+        )
+    gate = SecondFactorGate(store=store, policy=policy, box=box, single_use=single_use, clock=clock)
+    sessions._gate = gate  # noqa: SLF001 - the sign-in step, installed once here
+    if secret_key is None or box is None:
+        return None
+    return SecondFactorService(
+        store=store,
+        gate=gate,
+        sessions=sessions,
+        totp_key=(secret_key, tuple(fallback_secret_keys)),
+        box=box,
+        policy=policy,
+        single_use=single_use,
+        throttle=throttle,
+        events=events,
+        clock=clock,
+    )

@@ -28,6 +28,7 @@ __all__ = [
     "SecondFactor",
     "SecondFactorKind",
     "SignInMethods",
+    "SignInStep",
     "VerifiedIdentity",
 ]
 
@@ -35,6 +36,9 @@ ProviderName = Literal["google", "microsoft"]
 """The identity providers bpart_auth speaks to."""
 
 OutcomeKind = Literal["signed_in", "linked", "registered"]
+
+SignInStep = Literal["signed_in", "second_factor", "enrol_second_factor"]
+"""What a first factor led to: signed in, or a second step pending in the session."""
 """What a completed redirect flow did."""
 
 InviteStatus = Literal["pending", "accepted", "revoked", "expired"]
@@ -351,6 +355,12 @@ class Outcome:
         message: A sentence fit for the app's notification
             ("Your Microsoft account is now linked.").
         return_to: The same-site path given to `begin_*`, or None.
+        step: With `complete(..., session=...)`: `"signed_in"`, or, when the account
+            has a second factor (or must enrol one), `"second_factor"` /
+            `"enrol_second_factor"`: the session holds a pending sign-in, send the
+            user to that step (`auth.second_factors`).
+        provider_mfa: The provider's ID token says it did multi-factor
+            authentication (`amr` holds `"mfa"`).
     """
 
     kind: OutcomeKind
@@ -358,6 +368,8 @@ class Outcome:
     identity: Identity
     message: str
     return_to: str | None = None
+    step: SignInStep = "signed_in"
+    provider_mfa: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -224,6 +224,7 @@ class FlowService:
             identity=verified.identity,
             message=f"You are signed in with {provider_display_name(provider.name)}.",
             return_to=flow.return_to,
+            provider_mfa=_reports_mfa(verified),
         )
 
     def _link(self, flow: FlowState, verified: VerifiedIdentity) -> Outcome:
@@ -279,6 +280,7 @@ class FlowService:
             message=f"Welcome! Your account is ready; sign in with "
             f"{provider_display_name(flow.provider)} from now on.",
             return_to=flow.return_to,
+            provider_mfa=_reports_mfa(verified),
         )
 
     @staticmethod
@@ -324,3 +326,9 @@ class FlowService:
         ):
             raise errors.InvalidFlowState(detail="this flow was completed already")
         return flow
+
+
+def _reports_mfa(verified: VerifiedIdentity) -> bool:
+    """Whether the ID token's `amr` (RFC 8176) says the provider did multi-factor auth."""
+    amr = verified.claims.get("amr")
+    return isinstance(amr, (list, tuple)) and "mfa" in amr

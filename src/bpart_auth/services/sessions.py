@@ -15,7 +15,8 @@ from bpart_auth.flowstate import check_return_to
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from bpart_auth.models import Account, FlowStart
+    from bpart_auth.models import Account, FlowStart, SignInStep
+    from bpart_auth.services.second_factors import SecondFactorGate
     from bpart_auth.store.base import AccountStore
 
 Session = MutableMapping[str, Any]
@@ -93,11 +94,14 @@ class SessionService:
         self._store = store
         self._origin = None if redirect_uri is None else _app_origin(redirect_uri)
         self._clock = clock
+        self._gate: SecondFactorGate | None = None
 
     # The app's session
 
-    def sign_in(self, session: Session, account: Account) -> None:
-        """Sign `account` in to the app's session: a fresh session, holding its stamp.
+    def sign_in(
+        self, session: Session, account: Account, *, provider_mfa: bool = False
+    ) -> SignInStep:
+        """Sign `account` in to the app's session after its first factor.
 
         Call it after every first-factor success: `sign_in_with_password`,
         `invites.accept_with_password`, `passwords.complete_reset` (`complete` with
@@ -106,6 +110,20 @@ class SessionService:
         survives: no session fixation. A session with a `cycle_key()` method
         (Django's) also gets a new key, so a session id known before sign-in is
         worthless after.
+
+        When the account has a second factor (or the policy requires one it lacks),
+        the session is not signed in yet: it holds a pending sign-in, and the answer
+        says what comes next (`auth.second_factors`).
+
+        Args:
+            session: The app's session.
+            account: The account whose first factor passed.
+            provider_mfa: The provider reported multi-factor authentication (see
+                `SecondFactorPolicy.provider_mfa_counts`); `complete` sets it.
+
+        Returns:
+            `"signed_in"`, or `"second_factor"` (send the user to the second step) or
+            `"enrol_second_factor"` (to enrolment: the policy requires a factor).
 
         Raises:
             AccountDisabled: The account is disabled.
@@ -116,9 +134,27 @@ class SessionService:
             >>> ann = auth.create_account(email="ann@example.com")
             >>> session = {"planted": "by someone else"}
             >>> auth.sessions.sign_in(session, ann)
+            'signed_in'
             >>> auth.sessions.current(session) == ann, "planted" in session
             (True, False)
         """
+        if account.disabled:
+            raise errors.AccountDisabled
+        step: SignInStep = "signed_in"
+        if self._gate is not None:
+            step = self._gate.step_for(account, provider_mfa=provider_mfa)
+        session.clear()
+        if step == "signed_in":
+            session[ACCOUNT_KEY] = self.stamp(account)
+        elif self._gate is not None:
+            self._gate.hold(session, account, step)
+        cycle_key = getattr(session, "cycle_key", None)
+        if callable(cycle_key):
+            cycle_key()
+        return step
+
+    def _sign_in_after_second_factor(self, session: Session, account: Account) -> None:
+        """Sign in for real once the second step passed (`auth.second_factors` only)."""
         if account.disabled:
             raise errors.AccountDisabled
         session.clear()
