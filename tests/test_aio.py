@@ -37,11 +37,13 @@ from bpart_auth.aio import (
     AsyncAuth,
     AsyncInviteService,
     AsyncPasswordService,
+    AsyncSecondFactorService,
     AsyncSessionService,
     password_capacity,
 )
 from bpart_auth.services.invites import InviteService
 from bpart_auth.services.passwords import PasswordService
+from bpart_auth.services.second_factors import SecondFactorService
 from bpart_auth.services.sessions import SessionService
 from bpart_auth.testing import CHEAP_FOR_TESTS
 
@@ -121,6 +123,7 @@ ASYNC_OF_SYNC = [
     (AsyncPasswordService, PasswordService),
     (AsyncInviteService, InviteService),
     (AsyncSessionService, SessionService),
+    (AsyncSecondFactorService, SecondFactorService),
 ]
 
 
@@ -149,6 +152,7 @@ def test_every_public_method_is_there_with_the_same_signature(wrapper, wrapped):
         ),
         (AsyncPasswordService, set()),
         (AsyncInviteService, set()),
+        (AsyncSecondFactorService, set()),
     ],
     ids=lambda value: getattr(value, "__name__", "plain"),
 )

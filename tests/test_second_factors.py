@@ -70,6 +70,7 @@ def password_sign_in(auth, email="ann@example.com"):
 
 
 def enrol_totp(auth, clock, session):
+    clock.now += timedelta(seconds=1)
     enrolment = auth.second_factors.begin_totp(session)
     code = pyotp.TOTP(enrolment.secret).at(clock.now)
     return enrolment.secret, auth.second_factors.confirm_totp(session, code, name="Phone")
@@ -100,6 +101,7 @@ def test_enrolment_needs_one_valid_code_and_gives_recovery_codes_once(auth, ann,
             "000000" if pyotp.TOTP(enrolment.secret).at(clock.now) != "000000" else "111111",
         )
     assert auth.second_factors.list(ann.id) == []
+    clock.now += timedelta(seconds=1)  # a new credentials version, not the sign-in's
     enrolled = auth.second_factors.confirm_totp(
         session, pyotp.TOTP(enrolment.secret).at(clock.now), name="Phone"
     )

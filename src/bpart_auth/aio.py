@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import os
 from functools import partial
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -53,8 +53,18 @@ if TYPE_CHECKING:
 
     from bpart_auth._events import AuthEvent, EventKind
     from bpart_auth.auth import Auth
-    from bpart_auth.models import Account, FlowStart, Invite, Outcome, ProviderName, SignInMethods
+    from bpart_auth.models import (
+        Account,
+        FlowStart,
+        Invite,
+        Outcome,
+        ProviderName,
+        SecondFactor,
+        SignInMethods,
+        SignInStep,
+    )
     from bpart_auth.passwords import Argon2Parameters
+    from bpart_auth.services.second_factors import Enrolled, PendingSignIn, TotpEnrolment
     from bpart_auth.services.sessions import Headers, Session
 
 __all__ = [
@@ -62,6 +72,7 @@ __all__ = [
     "AsyncAuth",
     "AsyncInviteService",
     "AsyncPasswordService",
+    "AsyncSecondFactorService",
     "AsyncSessionService",
     "password_capacity",
 ]
@@ -209,6 +220,8 @@ class AsyncAuth:
         self.invites = AsyncInviteService(auth, self._runner)
         """Invitations, awaitable (`AsyncInviteService`)."""
         self.sessions = AsyncSessionService(auth, self._runner)
+        self.second_factors = AsyncSecondFactorService(auth, self._runner)
+        """Second factors, awaitable (`AsyncSecondFactorService`)."""
         """The app's session, awaitable where it reads the store (`AsyncSessionService`)."""
 
     @property
@@ -488,9 +501,16 @@ class AsyncSessionService:
         self._sessions = auth.sessions
         self._runner = runner
 
-    async def sign_in(self, session: Session, account: Account) -> None:
-        """Sign an account in to a fresh session (see `SessionService.sign_in`)."""
-        await self._runner.run(partial(self._sessions.sign_in, session, account))
+    async def sign_in(
+        self, session: Session, account: Account, *, provider_mfa: bool = False
+    ) -> SignInStep:
+        """Sign an account in to a fresh session, or to its second step.
+
+        See `SessionService.sign_in`.
+        """
+        return await self._runner.run(
+            partial(self._sessions.sign_in, session, account, provider_mfa=provider_mfa)
+        )
 
     async def current(self, session: Session) -> Account | None:
         """The session's account, or None; ends a stale session.
@@ -543,3 +563,99 @@ class AsyncSessionService:
     def take_flow(self, session: Session, state: object) -> str | None:
         """Remove and return the session's flow for a state (see `SessionService.take_flow`)."""
         return self._sessions.take_flow(session, state)
+
+
+class AsyncSecondFactorService:
+    """`auth.second_factors`, awaitable: reach it as `async_auth.second_factors`.
+
+    `verify` and `complete_passkey` check codes and signatures in a worker thread like
+    the rest; none of them hashes a password, so none waits on the password limiter.
+    """
+
+    def __init__(self, auth: Auth, runner: _Runner) -> None:
+        self._auth = auth
+        self._runner = runner
+
+    async def pending(self, session: Session) -> PendingSignIn | None:
+        """The session's pending sign-in (see `SecondFactorService.pending`)."""
+        return await self._runner.run(partial(self._auth.second_factors.pending, session))
+
+    async def list(self, account_id: str) -> Sequence[SecondFactor]:
+        """The account's factors (see `SecondFactorService.list`)."""
+        return await self._runner.run(partial(self._auth.second_factors.list, account_id))
+
+    async def recovery_codes_left(self, account_id: str) -> int:
+        """Unused recovery codes (see `SecondFactorService.recovery_codes_left`)."""
+        return await self._runner.run(
+            partial(self._auth.second_factors.recovery_codes_left, account_id)
+        )
+
+    async def verify(
+        self, session: Session, code: str, *, client_address: str | None = None
+    ) -> Account:
+        """The second step with a code (see `SecondFactorService.verify`)."""
+        return await self._runner.run(
+            partial(self._auth.second_factors.verify, session, code, client_address=client_address)
+        )
+
+    async def begin_totp(self, session: Session) -> TotpEnrolment:
+        """Start adding an authenticator app (see `SecondFactorService.begin_totp`)."""
+        return await self._runner.run(partial(self._auth.second_factors.begin_totp, session))
+
+    async def confirm_totp(
+        self, session: Session, code: str, *, name: str = "Authenticator app"
+    ) -> Enrolled:
+        """Finish adding an authenticator app (see `SecondFactorService.confirm_totp`)."""
+        return await self._runner.run(
+            partial(self._auth.second_factors.confirm_totp, session, code, name=name)
+        )
+
+    async def regenerate_recovery_codes(self, session: Session) -> tuple[str, ...]:
+        """New recovery codes (see `SecondFactorService.regenerate_recovery_codes`)."""
+        return await self._runner.run(
+            partial(self._auth.second_factors.regenerate_recovery_codes, session)
+        )
+
+    async def remove(self, session: Session, factor_id: str) -> SecondFactor:
+        """Remove a factor (see `SecondFactorService.remove`)."""
+        return await self._runner.run(partial(self._auth.second_factors.remove, session, factor_id))
+
+    async def begin_passkey_registration(self, session: Session) -> str:
+        """Passkey creation options (see `SecondFactorService.begin_passkey_registration`)."""
+        return await self._runner.run(
+            partial(self._auth.second_factors.begin_passkey_registration, session)
+        )
+
+    async def complete_passkey_registration(
+        self, session: Session, response: str | Mapping[str, Any], *, name: str = "Passkey"
+    ) -> Enrolled:
+        """Add a passkey (see `SecondFactorService.complete_passkey_registration`)."""
+        return await self._runner.run(
+            partial(
+                self._auth.second_factors.complete_passkey_registration,
+                session,
+                response,
+                name=name,
+            )
+        )
+
+    async def begin_passkey(self, session: Session) -> str:
+        """Passkey request options (see `SecondFactorService.begin_passkey`)."""
+        return await self._runner.run(partial(self._auth.second_factors.begin_passkey, session))
+
+    async def complete_passkey(
+        self,
+        session: Session,
+        response: str | Mapping[str, Any],
+        *,
+        client_address: str | None = None,
+    ) -> Account:
+        """Sign in with a passkey (see `SecondFactorService.complete_passkey`)."""
+        return await self._runner.run(
+            partial(
+                self._auth.second_factors.complete_passkey,
+                session,
+                response,
+                client_address=client_address,
+            )
+        )

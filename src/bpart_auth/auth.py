@@ -625,7 +625,11 @@ def _second_factors(
     box = None
     if secret_key is not None:
         box = SecretBox(
-            secret_key, fallback_secret_keys=fallback_secret_keys, purpose=_PENDING_PURPOSE
+            secret_key,
+            fallback_secret_keys=fallback_secret_keys,
+            purpose=_PENDING_PURPOSE,
+            error=errors.SignInRequired,
+            noun="pending sign-in",
         )
     gate = SecondFactorGate(store=store, policy=policy, box=box, single_use=single_use, clock=clock)
     sessions._gate = gate  # noqa: SLF001 - the sign-in step, installed once here

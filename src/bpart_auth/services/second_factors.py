@@ -39,7 +39,7 @@ from bpart_auth.services.sessions import ACCOUNT_KEY
 from bpart_auth.store.base import SecondFactorRecords
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from bpart_auth._events import Events
     from bpart_auth._secretbox import SecretBox
@@ -425,7 +425,7 @@ class SecondFactorService:
         return options
 
     def complete_passkey_registration(
-        self, session: Session, response: object, *, name: str = "Passkey"
+        self, session: Session, response: str | Mapping[str, Any], *, name: str = "Passkey"
     ) -> Enrolled:
         """Add the passkey the browser created (its JSON response).
 
@@ -485,7 +485,11 @@ class SecondFactorService:
         return options
 
     def complete_passkey(
-        self, session: Session, response: object, *, client_address: str | None = None
+        self,
+        session: Session,
+        response: str | Mapping[str, Any],
+        *,
+        client_address: str | None = None,
     ) -> Account:
         """Sign in with the passkey's answer: the second step, or passwordless.
 
@@ -523,11 +527,12 @@ class SecondFactorService:
                 # biometrics). After a first factor, presence is enough.
                 require_user_verification=passwordless,
             )
-            if passwordless and user_handle is not None and user_handle != owner.encode():
-                raise errors.InvalidSecondFactor(detail="the user handle is another account's")
         except errors.InvalidSecondFactor:
             self._throttle.second_factor_failed(account_id=owner, client_address=client_address)
             raise
+        if passwordless and user_handle is not None and user_handle != owner.encode():
+            self._throttle.second_factor_failed(account_id=owner, client_address=client_address)
+            raise errors.InvalidSecondFactor(detail="the user handle is another account's")
         self._gate.records.update_second_factor(
             record.factor.id,
             secret=stored.with_sign_count(sign_count).to_secret(),

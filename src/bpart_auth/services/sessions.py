@@ -176,7 +176,7 @@ class SessionService:
             >>> auth = Auth(MemoryStore())
             >>> ann = auth.create_account(email="ann@example.com")
             >>> session = {}
-            >>> auth.sessions.sign_in(session, ann)
+            >>> _ = auth.sessions.sign_in(session, ann)
             >>> _ = auth.disable_account(ann.id)
             >>> auth.sessions.current(session), session
             (None, {})
@@ -204,8 +204,8 @@ class SessionService:
             >>> auth = Auth(MemoryStore(), password_hashing=CHEAP_FOR_TESTS)
             >>> ann = auth.create_account(email="ann@example.com", password="a long passphrase")
             >>> here, elsewhere = {}, {}
-            >>> auth.sessions.sign_in(here, ann)
-            >>> auth.sessions.sign_in(elsewhere, ann)
+            >>> _ = auth.sessions.sign_in(here, ann)
+            >>> _ = auth.sessions.sign_in(elsewhere, ann)
             >>> ann = auth.passwords.change(ann.id, current="a long passphrase",
             ...                             new="another long passphrase")
             >>> auth.sessions.refresh(here, ann)
