@@ -296,3 +296,42 @@ def test_a_google_sign_in_asks_for_the_second_factor_too(store, clock, fakes):
     assert "One more step" in outcome.message
     assert auth.sessions.current(session) is None
     assert auth.second_factors.pending(session).account.email == "ann@example.com"
+
+
+def test_the_flask_adapter_sends_a_first_factor_to_the_second_step(auth, ann, clock):
+    from flask import Flask, g, request  # noqa: PLC0415
+
+    from bpart_auth.flask import FlaskAuth  # noqa: PLC0415
+
+    app = Flask("second_factor_test")
+    app.secret_key = "a Flask secret key for this test"
+    bpart = FlaskAuth(auth, app)
+
+    @app.post("/login")
+    def login():
+        return bpart.sign_in(auth.sign_in_with_password(request.form["email"], PASSWORD))
+
+    @app.post("/second-factor")
+    def second_factor():
+        from flask import session  # noqa: PLC0415
+
+        auth.second_factors.verify(session, request.form["code"])
+        return "signed in"
+
+    @app.get("/whoami")
+    def whoami():
+        return g.account.email if g.account else "nobody"
+
+    session, _ = password_sign_in(auth)
+    secret, _ = enrol_totp(auth, clock, session)
+    same_origin = {"Sec-Fetch-Site": "same-origin"}
+    with app.test_client() as client:
+        response = client.post("/login", data={"email": ann.email}, headers=same_origin)
+        assert (response.status_code, response.location) == (302, "/second-factor")
+        assert client.get("/whoami").get_data(as_text=True) == "nobody"
+        code = next_code(secret, clock)
+        assert (
+            client.post("/second-factor", data={"code": code}, headers=same_origin).status_code
+            == 200
+        )
+        assert client.get("/whoami").get_data(as_text=True) == ann.email

@@ -139,15 +139,28 @@ def sign_in(
     For a password sign-in or an invitation accepted with a password (redirect flows
     sign in through `complete`). The session is cleared and gets a new key, and the
     CSRF token a new value, as `django.contrib.auth.login` does. `to` defaults to
-    `settings.LOGIN_REDIRECT_URL`.
+    `settings.LOGIN_REDIRECT_URL`. When the account has a second factor (or must
+    enrol one), the session holds the pending sign-in instead, and the browser goes
+    to `settings.BPART_AUTH_SECOND_FACTOR_URL` (or `BPART_AUTH_ENROL_URL`).
 
     Raises:
         AccountDisabled: The account is disabled.
     """
-    get_auth().sessions.sign_in(request.session, account)
+    step = get_auth().sessions.sign_in(request.session, account)
+    rotate_token(request)
+    if step != "signed_in":
+        request.account = None
+        return HttpResponseRedirect(resolve_url(_next_step_url(step)))
     _signed_in(request, account)
     _say(request, messages.SUCCESS, message)
     return HttpResponseRedirect(resolve_url(to or conf.settings.LOGIN_REDIRECT_URL))
+
+
+def _next_step_url(step: str) -> str:
+    """Where a pending second step, or enrolment, is done (settings, or the defaults)."""
+    if step == "second_factor":
+        return str(getattr(conf.settings, "BPART_AUTH_SECOND_FACTOR_URL", "/second-factor"))
+    return str(getattr(conf.settings, "BPART_AUTH_ENROL_URL", "/second-factor/enrol"))
 
 
 def sign_out(
@@ -235,6 +248,8 @@ def complete(request: HttpRequest, *, to: str | None = None) -> HttpResponseRedi
     `complete_outcome` to act on the outcome yourself.
     """
     outcome = complete_outcome(request)
+    if outcome.step != "signed_in":
+        return HttpResponseRedirect(resolve_url(_next_step_url(outcome.step)))
     _say(request, messages.SUCCESS, outcome.message)
     return HttpResponseRedirect(
         resolve_url(outcome.return_to or to or conf.settings.LOGIN_REDIRECT_URL)
@@ -251,6 +266,9 @@ def complete_outcome(request: HttpRequest) -> Outcome:
     outcome = auth.complete(request.GET, session=request.session)
     if outcome.kind == "linked":
         request.account = auth.sessions.current(request.session)
+    elif outcome.step != "signed_in":
+        rotate_token(request)
+        request.account = None
     else:
         _signed_in(request, outcome.account)
     return outcome

@@ -82,6 +82,10 @@ class FlaskAuth:
             where a signed-in user's refusal lands when no better page is known.
         on_error: Renders an `AuthError` yourself (returns a response); by default
             it is flashed and the browser sent back (see `error_url`).
+        second_factor_url: Where a sign-in goes when the account has a second factor
+            (the app's page that calls `auth.second_factors.verify`).
+        enrol_url: Where a sign-in goes when the policy requires a second factor the
+            account lacks (the app's enrolment page).
     """
 
     def __init__(
@@ -92,10 +96,14 @@ class FlaskAuth:
         login_url: str = "/",
         home_url: str = "/",
         on_error: Callable[[AuthError], ResponseReturnValue] | None = None,
+        second_factor_url: str = "/second-factor",
+        enrol_url: str = "/second-factor/enrol",
     ) -> None:
         self.auth = auth
         self.login_url = login_url
         self.home_url = home_url
+        self.second_factor_url = second_factor_url
+        self.enrol_url = enrol_url
         self._on_error = on_error
         if app is not None:
             self.init_app(app)
@@ -122,13 +130,21 @@ class FlaskAuth:
         """Sign `account` in to a fresh session, flash `message`, redirect to `to`.
 
         For a password sign-in or an invitation accepted with a password; redirect
-        flows sign in through `complete`.
+        flows sign in through `complete`. When the account has a second factor (or
+        must enrol one), the session holds the pending sign-in instead and the browser
+        goes to `second_factor_url` (or `enrol_url`); `message` waits for the end.
         """
-        self.auth.sessions.sign_in(session, account)
+        step = self.auth.sessions.sign_in(session, account)
+        if step != "signed_in":
+            g.account = None
+            return redirect(self._next_step_url(step))
         g.account = account
         if message:
             flash(message, "success")
         return redirect(to or self.home_url)
+
+    def _next_step_url(self, step: str) -> str:
+        return self.second_factor_url if step == "second_factor" else self.enrol_url
 
     def sign_out(self, message: str | None = None, *, to: str | None = None) -> BaseResponse:
         """End the session, flash `message`, redirect to `to` (`login_url` by default)."""
@@ -198,6 +214,8 @@ class FlaskAuth:
         to act on the outcome yourself.
         """
         outcome = self.complete_outcome()
+        if outcome.step != "signed_in":
+            return redirect(self._next_step_url(outcome.step))
         flash(outcome.message, "success")
         return redirect(outcome.return_to or to or self.home_url)
 

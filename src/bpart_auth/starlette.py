@@ -156,6 +156,9 @@ class StarletteAuth:
             a signed-in user's refusal lands when no better page is known.
         on_error: Renders an `AuthError` yourself: returns a response, or None to leave
             it to the default (a notice and a redirect, see `error_url`). May be async.
+        second_factor_url: Where a sign-in goes when the account has a second factor.
+        enrol_url: Where a sign-in goes when the policy requires a second factor the
+            account lacks.
 
     Raises:
         ConfigurationError: The `Auth` has no `redirect_uri` (the app's origin, which the
@@ -170,11 +173,15 @@ class StarletteAuth:
         login_url: str = "/",
         home_url: str = "/",
         on_error: ErrorRenderer | None = None,
+        second_factor_url: str = "/second-factor",
+        enrol_url: str = "/second-factor/enrol",
     ) -> None:
         self.auth = auth if isinstance(auth, AsyncAuth) else AsyncAuth(auth)
         self.auth.sessions.cross_origin_refused("GET", {})  # fails now, not per request
         self.login_url = login_url
         self.home_url = home_url
+        self.second_factor_url = second_factor_url
+        self.enrol_url = enrol_url
         self._on_error = on_error
         if app is not None:
             self.init_app(app)
@@ -203,13 +210,21 @@ class StarletteAuth:
         """Sign `account` in to a fresh session, leave `message`, redirect (303) to `to`.
 
         For a password sign-in or an invitation accepted with a password; redirect
-        flows sign in through `complete`.
+        flows sign in through `complete`. When the account has a second factor (or
+        must enrol one), the session holds the pending sign-in instead and the browser
+        goes to `second_factor_url` (or `enrol_url`).
         """
-        await self.auth.sessions.sign_in(request.session, account)
+        step = await self.auth.sessions.sign_in(request.session, account)
+        if step != "signed_in":
+            request.state.account = None
+            return RedirectResponse(self._next_step_url(step), 303)
         request.state.account = account
         if message:
             flash(request, message, "success")
         return RedirectResponse(to or self.home_url, 303)
+
+    def _next_step_url(self, step: str) -> str:
+        return self.second_factor_url if step == "second_factor" else self.enrol_url
 
     async def sign_out(
         self, request: Request, message: str | None = None, *, to: str | None = None
@@ -311,6 +326,8 @@ class StarletteAuth:
         to act on the outcome yourself.
         """
         outcome = await self.complete_outcome(request)
+        if outcome.step != "signed_in":
+            return RedirectResponse(self._next_step_url(outcome.step), 303)
         flash(request, outcome.message, "success")
         return RedirectResponse(outcome.return_to or to or self.home_url, 303)
 
