@@ -335,3 +335,104 @@ def test_the_flask_adapter_sends_a_first_factor_to_the_second_step(auth, ann, cl
             == 200
         )
         assert client.get("/whoami").get_data(as_text=True) == ann.email
+
+
+# Passkeys
+
+ORIGIN = "https://backoffice.test"
+
+
+@pytest.fixture
+def passkey_auth(store, clock):
+    from bpart_auth.passkeys import RelyingParty  # noqa: PLC0415
+
+    rp = RelyingParty(rp_id="backoffice.test", rp_name="Back office", origins=[ORIGIN])
+    return make_auth(store, clock, relying_party=rp)
+
+
+@pytest.fixture
+def key():
+    from bpart_auth.testing import SoftAuthenticator  # noqa: PLC0415
+
+    return SoftAuthenticator(origin=ORIGIN, rp_id="backoffice.test")
+
+
+def register_passkey(auth, key):
+    session, _ = password_sign_in(auth)
+    options = auth.second_factors.begin_passkey_registration(session)
+    return auth.second_factors.complete_passkey_registration(
+        session, key.create(options), name="Laptop"
+    )
+
+
+def test_a_passkey_registers_and_signs_in_without_a_password(passkey_auth, key):
+    auth = passkey_auth
+    ann = auth.create_account(email="ann@example.com", password=PASSWORD)
+    enrolled = register_passkey(auth, key)
+    assert (enrolled.factor.kind, enrolled.factor.name) == ("passkey", "Laptop")
+    assert len(enrolled.recovery_codes) == 10
+    session = {"planted": "before"}
+    options = auth.second_factors.begin_passkey(session)
+    assert auth.second_factors.complete_passkey(session, key.get(options)).id == ann.id
+    assert auth.sessions.current(session).id == ann.id
+    assert "planted" not in session
+
+
+def test_a_passkey_is_the_second_step_after_a_password(passkey_auth, key):
+    auth = passkey_auth
+    ann = auth.create_account(email="ann@example.com", password=PASSWORD)
+    register_passkey(auth, key)
+    session, step = password_sign_in(auth)
+    assert step == "second_factor"
+    options = auth.second_factors.begin_passkey(session)
+    auth.second_factors.complete_passkey(session, key.get(options, user_verified=False))
+    assert auth.sessions.current(session).id == ann.id
+
+
+def test_passwordless_needs_user_verification_and_a_known_passkey(passkey_auth, key):
+    from bpart_auth import passkeys  # noqa: PLC0415
+    from bpart_auth.testing import SoftAuthenticator  # noqa: PLC0415
+
+    auth = passkey_auth
+    auth.create_account(email="ann@example.com", password=PASSWORD)
+    register_passkey(auth, key)
+    session = {}
+    with pytest.raises(InvalidSecondFactor):
+        auth.second_factors.complete_passkey(
+            session, key.get(auth.second_factors.begin_passkey(session), user_verified=False)
+        )
+    stranger = SoftAuthenticator(origin=ORIGIN, rp_id="backoffice.test")
+    rp = passkeys.RelyingParty(rp_id="backoffice.test", rp_name="Back office", origins=[ORIGIN])
+    options, _ = passkeys.registration_options(
+        rp, user_id=b"someone", user_name="someone@example.com", display_name="Someone"
+    )
+    stranger.create(options)  # a passkey for this site the app never registered
+    with pytest.raises(InvalidSecondFactor):
+        auth.second_factors.complete_passkey(
+            session, stranger.get(auth.second_factors.begin_passkey(session))
+        )
+    assert auth.sessions.current(session) is None
+
+
+def test_another_accounts_passkey_cannot_finish_a_pending_sign_in(passkey_auth, key):
+    import json  # noqa: PLC0415
+
+    from bpart_auth.testing import SoftAuthenticator  # noqa: PLC0415
+
+    auth = passkey_auth
+    auth.create_account(email="ann@example.com", password=PASSWORD)
+    auth.create_account(email="bob@example.com", password=PASSWORD)
+    register_passkey(auth, key)  # ann's
+    bobs_key = SoftAuthenticator(origin=ORIGIN, rp_id="backoffice.test")
+    bob_session, _ = password_sign_in(auth, "bob@example.com")
+    auth.second_factors.complete_passkey_registration(
+        bob_session,
+        bobs_key.create(auth.second_factors.begin_passkey_registration(bob_session)),
+    )
+    pending, step = password_sign_in(auth)  # ann's password
+    assert step == "second_factor"
+    options = json.loads(auth.second_factors.begin_passkey(pending))
+    options.pop("allowCredentials", None)  # bob answers the challenge anyway
+    with pytest.raises(InvalidSecondFactor):
+        auth.second_factors.complete_passkey(pending, bobs_key.get(options))
+    assert auth.sessions.current(pending) is None
