@@ -436,3 +436,65 @@ def test_another_accounts_passkey_cannot_finish_a_pending_sign_in(passkey_auth, 
     with pytest.raises(InvalidSecondFactor):
         auth.second_factors.complete_passkey(pending, bobs_key.get(options))
     assert auth.sessions.current(pending) is None
+
+
+# Hostile input: only AuthError escapes, and nothing signs in
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from bpart_auth import AuthError  # noqa: E402
+from test_hostile_input import hostile  # noqa: E402
+
+HOSTILE = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@pytest.fixture
+def ann_with_passkey(passkey_auth, key):
+    passkey_auth.create_account(email="ann@example.com", password=PASSWORD)
+    register_passkey(passkey_auth, key)
+    return passkey_auth
+
+
+@HOSTILE
+@given(value=hostile)
+def test_any_code_at_the_second_step_is_refused_with_an_auth_error(ann_with_passkey, value):
+    auth = ann_with_passkey
+    pending, step = password_sign_in(auth)
+    assert step == "second_factor"
+    with pytest.raises(AuthError):
+        auth.second_factors.verify(pending, value)
+    assert auth.sessions.current(pending) is None
+
+
+@HOSTILE
+@given(
+    value=st.one_of(
+        hostile,
+        st.dictionaries(st.sampled_from(["id", "rawId", "type", "response"]), hostile, max_size=4),
+    )
+)
+def test_any_passkey_answer_is_refused_with_an_auth_error(passkey_auth, value):
+    session = {}
+    passkey_auth.second_factors.begin_passkey(session)
+    with pytest.raises(AuthError):
+        passkey_auth.second_factors.complete_passkey(session, value)
+    assert passkey_auth.sessions.current(session) is None
+
+
+@HOSTILE
+@given(value=hostile)
+def test_any_pending_or_enrolment_value_in_the_session_is_no_sign_in(auth, value):
+    from bpart_auth.services.second_factors import ENROLMENT_KEY  # noqa: PLC0415
+
+    session = {PENDING_KEY: value, ENROLMENT_KEY: value}
+    assert auth.second_factors.pending(session) is None
+    with pytest.raises(AuthError):
+        auth.second_factors.verify(session, "123456")
+    with pytest.raises(AuthError):
+        auth.second_factors.confirm_totp(session, "123456")
+    assert auth.sessions.current(session) is None
