@@ -35,6 +35,7 @@ PAGES = [
     "linking.md",
     "invitations.md",
     "concepts.md",
+    "second-factors.md",
 ]
 SKIPS_ALLOWED: dict[str, int] = {}  # page -> skipped blocks; none today
 
