@@ -93,6 +93,7 @@ from bpart_auth.providers.google import GoogleProvider
 from bpart_auth.providers.microsoft import MicrosoftProvider
 from bpart_auth.services.invites import InviteService
 from bpart_auth.services.passwords import PasswordService
+from bpart_auth.services.second_factors import SecondFactorPolicy, SecondFactorService
 from bpart_auth.services.sessions import SessionService
 from bpart_auth.store.base import (
     AccountRecords,
@@ -186,6 +187,8 @@ __all__ = [
     "SecondFactorAlreadyRegistered",
     "SecondFactorKind",
     "SecondFactorNotFound",
+    "SecondFactorPolicy",
+    "SecondFactorService",
     "SessionService",
     "SignInMethods",
     "SignInRequired",
