@@ -7,6 +7,7 @@ example's tests, whichever runs first); every test here overrides what it needs
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlencode
 
 import django
@@ -16,13 +17,14 @@ from django.contrib import messages
 from django.contrib.sessions.backends.cache import SessionStore
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
-from django.test import Client, override_settings
+from django.test import Client, RequestFactory, override_settings
 from django.urls import path
 from django.views.decorators.http import require_POST
 
-from bpart_auth import Auth, ConfigurationError, MemoryStore
+from bpart_auth import Auth, ConfigurationError, MemoryStore, SignInRequired
 from bpart_auth import django as bpart
 from bpart_auth.services.sessions import ACCOUNT_KEY, FLOWS_KEY
+from bpart_auth.testing import CHEAP_FOR_TESTS
 
 SECRET = "a test secret key, 32 bytes long!"
 PASSWORD = "correct horse battery staple"
@@ -80,8 +82,16 @@ def change_password(request):
     return page(request)
 
 
+@require_POST
+def second_factor(request):
+    bpart.get_auth().second_factors.verify(request.session, request.POST["code"])
+    bpart.finish_sign_in(request)
+    return page(request)
+
+
 PROVIDER = "<str:provider>"
 urlpatterns = [
+    path("second-factor", second_factor),
     path("", page),
     path("login", login),
     path("profile", profile),
@@ -443,3 +453,50 @@ def test_an_invitation_accepted_with_microsoft_signs_in(app, ann, fakes):
     assert callback(client, microsoft, start, oid="oid-bob")["Location"] == "/"
     assert text(client).startswith("account=bob@example.com")
     assert ACCOUNT_KEY in client.session
+
+
+# The second step
+
+
+def test_a_sign_in_with_a_second_factor_finishes_with_a_new_csrf_token(fakes):
+    import pyotp  # noqa: PLC0415 - the `mfa` extra
+
+    from bpart_auth.services.second_factors import SecondFactorPolicy  # noqa: PLC0415
+
+    google, microsoft = fakes
+    auth = Auth(
+        MemoryStore(),
+        secret_key=SECRET,
+        providers=[google.provider(), microsoft.provider()],
+        password_hashing=CHEAP_FOR_TESTS,
+        second_factor=SecondFactorPolicy(),
+    )
+    ann = auth.create_account(email="ann@example.com", password=PASSWORD)
+    session: dict[str, object] = {}
+    auth.sessions.sign_in(session, ann)
+    secret = auth.second_factors.begin_totp(session).secret
+    auth.second_factors.confirm_totp(session, pyotp.TOTP(secret).now())
+    with app_settings(auth, BPART_AUTH_SECOND_FACTOR_URL="/second-factor"):
+        client = Client()
+        csrf_before = client.get("/login").cookies["csrftoken"].value
+        assert signed_in(client)["Location"] == "/second-factor"
+        assert text(client).startswith("account=None")
+        key = client.session.session_key
+
+        code = pyotp.TOTP(secret).at(time.time() + 30)  # the enrolment used this step's
+        response = client.post("/second-factor", {"code": code})
+        assert response.content.decode().startswith("account=ann@example.com")
+        assert response.cookies["csrftoken"].value != csrf_before
+        assert client.session.session_key != key
+        assert text(client).startswith("account=ann@example.com")
+
+
+def test_finish_sign_in_refuses_a_session_the_second_step_did_not_sign_in(app, ann):
+    request = RequestFactory().get("/")
+    request.session = SessionStore()
+    with pytest.raises(SignInRequired):
+        bpart.finish_sign_in(request)
+    client = Client()
+    response = client.post("/second-factor", {"code": "123456"})  # no pending sign-in
+    assert response["Location"] == "/login"
+    assert "Please sign in" in text(client, "/login")

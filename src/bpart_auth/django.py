@@ -29,8 +29,12 @@ LOGIN_REDIRECT_URL = "/"
   with the flow state kept in Django's session (several tabs each finish their own);
   `sign_in` and `sign_out` start and end a session safely: every sign-in gets a fresh
   session under a new key (nothing planted before survives) and a new CSRF token;
-  `unlink` keeps the session that unlinked signed in. These take the request first and
-  the URL's arguments by name, so they serve as views themselves:
+  `unlink` keeps the session that unlinked signed in. When the account has a second
+  factor, `sign_in` and `complete` send the browser to the second step instead
+  (settings `BPART_AUTH_SECOND_FACTOR_URL`, `BPART_AUTH_ENROL_URL`); once
+  `auth.second_factors` signed the session in there, `finish_sign_in` gives it its new
+  CSRF token. These take the request first and the URL's arguments by name, so they
+  serve as views themselves:
   `path("login/<provider>", require_POST(bpart_auth.django.sign_in_with))`.
 
 Forged requests: Django's `CsrfViewMiddleware` answers them (403), login CSRF
@@ -83,6 +87,7 @@ __all__ = [
     "accept_invite_with",
     "complete",
     "complete_outcome",
+    "finish_sign_in",
     "get_auth",
     "link",
     "login_required",
@@ -154,6 +159,24 @@ def sign_in(
     _signed_in(request, account)
     _say(request, messages.SUCCESS, message)
     return HttpResponseRedirect(resolve_url(to or conf.settings.LOGIN_REDIRECT_URL))
+
+
+def finish_sign_in(request: HttpRequest) -> Account:
+    """After the second step signed the session in: a new CSRF token, `request.account`.
+
+    Call it when `auth.second_factors` signed the account in: `verify`,
+    `complete_passkey`, or an enrolment that finished a pending sign-in
+    (`Enrolled.signed_in`). The service gave the session a new key; this gives the
+    CSRF token a new value, as `sign_in` does, and returns the account.
+
+    Raises:
+        SignInRequired: The session is not signed in.
+    """
+    account = get_auth().sessions.current(request.session)
+    if account is None:
+        raise SignInRequired
+    _signed_in(request, account)
+    return account
 
 
 def _next_step_url(step: str) -> str:

@@ -6,6 +6,11 @@ Chromium posts them and refuses a form another origin posts, that its session su
 the providers' redirects, that two tabs each finish their own flow, and that every flow
 ends on the right page.
 
+The second-factor walk serves the example as http://localhost:<port> (the same server:
+WebAuthn refuses an IP address as RP id), so Chromium's virtual authenticator (DevTools
+`WebAuthn.addVirtualAuthenticator`) registers a passkey and signs in with it, as the
+second step and alone.
+
 Django's settings are once per process, so the example is imported under the name its
 own tests use (`django_example`), whichever runs first, and its settings are applied
 with `override_settings` for the test.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +49,58 @@ def example(app_server, oidc_server, example_auth, monkeypatch):
     with override_settings(**django_example.settings_for(auth, secret_key=DJANGO_KEY)):
         app_server.serve(get_wsgi_application())
         yield auth, app_server.url, oidc_server.origin
+
+
+@pytest.fixture
+def mfa_example(app_server, tmp_path, monkeypatch):
+    """The example with second factors, served as http://localhost:<port> (no providers)."""
+    pyotp = pytest.importorskip("pyotp")  # the `mfa` extra
+    monkeypatch.syspath_prepend(str(EXAMPLE_DIR))
+    import django_example  # noqa: PLC0415 - found on the path just added
+    from django.core.wsgi import get_wsgi_application  # noqa: PLC0415
+    from django.test import override_settings  # noqa: PLC0415
+
+    from bpart_auth import Auth, SQLStore  # noqa: PLC0415
+    from bpart_auth.passkeys import RelyingParty  # noqa: PLC0415
+    from bpart_auth.services.second_factors import SecondFactorPolicy  # noqa: PLC0415
+    from bpart_auth.testing import CHEAP_FOR_TESTS  # noqa: PLC0415
+
+    base = app_server.url.replace("127.0.0.1", "localhost")
+    store = SQLStore(f"sqlite:///{tmp_path / 'example.db'}", create_schema=True)
+    auth = Auth(
+        store,
+        secret_key="a browser-test secret key that is long enough",
+        redirect_uri=f"{base}/auth/callback",  # the app's origin: where forms come from
+        password_hashing=CHEAP_FOR_TESTS,
+        second_factor=SecondFactorPolicy(
+            relying_party=RelyingParty("localhost", "Back office", [base])
+        ),
+    )
+    auth.create_account(email=ANN, password=PASSWORD)
+    django_example.configure(auth, secret_key=DJANGO_KEY)
+    with override_settings(**django_example.settings_for(auth, secret_key=DJANGO_KEY)):
+        app_server.serve(get_wsgi_application())
+        yield base, pyotp.TOTP
+    store.close()
+
+
+def second_step(page, code):
+    page.get_by_label("Code from your authenticator app").fill(code)
+    page.get_by_role("button", name="Verify").click()
+
+
+def password_first(page, base):
+    """The first factor: the browser is sent to the second step."""
+    page.goto(f"{base}/login")
+    page.locator("input[name=email]").fill(ANN)
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page).to_have_url(f"{base}/second-factor")
+    expect(page.get_by_text(f"Signing in as {ANN}.")).to_be_visible()
+
+
+def signed_in(page):
+    expect(page.get_by_text(f"Signed in as {ANN}.")).to_be_visible()
 
 
 def sign_in(page, base):
@@ -149,3 +207,81 @@ def test_a_form_posted_from_another_origin_is_refused(page, steps, example, live
     assert not auth.invites.pending()  # nothing was invited
     page.goto(f"{base}/")
     expect(page.get_by_text(f"Signed in as {ANN}.")).to_be_visible()  # and nothing ended
+
+
+def test_an_authenticator_app_and_recovery_codes(page, steps, mfa_example):
+    base, totp = mfa_example
+
+    with steps("enrol an authenticator app"):
+        sign_in(page, base)
+        page.goto(f"{base}/profile")
+        page.get_by_role("link", name="Add an authenticator app").click()
+        expect(page.locator("svg")).to_be_visible()  # the QR code, inline
+        secret = page.locator("#secret").inner_text()
+        page.get_by_placeholder("Name (e.g. Phone)").fill("Phone")
+        page.locator("input[name=code]").fill(totp(secret).now())
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.get_by_text("Phone added.")).to_be_visible()
+        codes = page.locator("#recovery-codes li").all_inner_texts()
+        assert len(codes) == 10
+        page.get_by_role("link", name="Done").click()
+        expect(page.get_by_text("Phone (authenticator app)")).to_be_visible()
+        sign_out(page, base)
+
+    with steps("a password sign-in asks for the code; a wrong one is refused"):
+        password_first(page, base)
+        second_step(page, "000000")
+        expect(page.get_by_text("That code didn't work.")).to_be_visible()
+        expect(page).to_have_url(f"{base}/second-factor")
+        page.goto(f"{base}/")
+        expect(page).to_have_url(f"{base}/login")  # not signed in
+
+    with steps("the right code signs in"):
+        password_first(page, base)
+        second_step(page, totp(secret).at(time.time() + 30))  # enrolment used this step's
+        signed_in(page)
+        sign_out(page, base)
+
+    with steps("a recovery code works once"):
+        password_first(page, base)
+        second_step(page, codes[0])
+        signed_in(page)
+        sign_out(page, base)
+        password_first(page, base)
+        second_step(page, codes[0])
+        expect(page.get_by_text("That code didn't work.")).to_be_visible()
+
+
+def test_a_passkey_as_second_step_and_alone(page, steps, mfa_example):
+    base, _ = mfa_example
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    authenticator = {
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": True,
+        "hasUserVerification": True,
+        "isUserVerified": True,
+    }
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": authenticator})
+
+    with steps("add a passkey on the profile: the first factor, so recovery codes"):
+        sign_in(page, base)
+        page.goto(f"{base}/profile")
+        page.get_by_placeholder("Passkey name").fill("Laptop")
+        page.get_by_role("button", name="Add a passkey").click()
+        expect(page.get_by_text("Laptop added.")).to_be_visible()
+        assert len(page.locator("#recovery-codes li").all_inner_texts()) == 10
+        page.get_by_role("link", name="Done").click()
+        expect(page.get_by_text("Laptop (passkey)")).to_be_visible()
+        sign_out(page, base)
+
+    with steps("the passkey as the second step"):
+        password_first(page, base)
+        page.get_by_role("button", name="Use a passkey").click()
+        signed_in(page)
+        sign_out(page, base)
+
+    with steps("the passkey alone, from the login page"):
+        page.get_by_role("button", name="Sign in with a passkey").click()
+        signed_in(page)
