@@ -246,19 +246,26 @@ They are shown only now.</p>
 
 if __name__ == "__main__":  # a deployment: configuration from the environment
     import os
+    from urllib.parse import urlsplit
 
     import uvicorn
 
     from bpart_auth import GoogleProvider, MicrosoftProvider, SQLStore
+    from bpart_auth.passkeys import RelyingParty
+    from bpart_auth.services.second_factors import SecondFactorPolicy
 
     env = os.environ
     google = GoogleProvider(client_id=env["GOOGLE_CLIENT_ID"], client_secret=env["GOOGLE_SECRET"])
     entra = MicrosoftProvider(client_id=env["MICROSOFT_ID"], client_secret=env["MICROSOFT_SECRET"])
+    site = urlsplit(env["CALLBACK_URL"])
+    passkeys = RelyingParty(site.hostname, "Back office", [f"{site.scheme}://{site.netloc}"])
     auth = Auth(
         SQLStore(env.get("DATABASE_URL", "sqlite:///bpart_auth.db")),
         secret_key=env["BPART_AUTH_SECRET_KEY"],
         providers=[google, entra],
         redirect_uri=env["CALLBACK_URL"],  # https://your.host/auth/callback, as registered
+        # Passkeys belong to the callback's host; authenticator apps show the issuer.
+        second_factor=SecondFactorPolicy(issuer="Back office", relying_party=passkeys),
     )
     app = create_app(auth, secret_key=env["SESSION_SECRET_KEY"])
     # Behind a proxy: its X-Forwarded-* give the client's address (the sign-in throttle).
