@@ -18,9 +18,11 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # The most glue each example may have for the flows it has.
 BUDGETS = {
-    "flask/flask_example.py": 45,
+    # Issue 13's flows took 45 (Flask, FastAPI) and 103 (Django); the rest is second
+    # factors (issue 15): the second step, enrolment, recovery codes, passkeys.
+    "flask/flask_example.py": 92,
     "django/django_example.py": 167,
-    "fastapi/fastapi_example.py": 45,
+    "fastapi/fastapi_example.py": 97,
 }
 
 

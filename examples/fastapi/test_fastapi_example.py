@@ -1,10 +1,12 @@
 import html
 import json
 import re
+import time
 from base64 import b64decode, b64encode
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+import pyotp
 import pytest
 import responses
 from fastapi.testclient import TestClient
@@ -12,9 +14,11 @@ from fastapi_example import create_app
 from itsdangerous import TimestampSigner
 
 from bpart_auth import Auth, MemoryStore
+from bpart_auth.passkeys import RelyingParty
+from bpart_auth.services.second_factors import SecondFactorPolicy
 from bpart_auth.services.sessions import ACCOUNT_KEY
 from bpart_auth.starlette import NOTICES_KEY
-from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle, FakeMicrosoft
+from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle, FakeMicrosoft, SoftAuthenticator
 
 SECRET = "a test secret key, 32 bytes long!"
 SESSION_KEY = "a session key"
@@ -100,6 +104,9 @@ def start(mock, google, microsoft):
         providers=[google.provider(), microsoft.provider()],
         redirect_uri=f"{BASE}/auth/callback",
         password_hashing=CHEAP_FOR_TESTS,
+        second_factor=SecondFactorPolicy(
+            relying_party=RelyingParty("testserver", "Back office", [BASE])
+        ),
     )
     return App(auth, google, microsoft, client(create_app(auth, secret_key=SESSION_KEY)))
 
@@ -378,3 +385,193 @@ def test_logout(app):
     assert (response.status_code, response.headers["location"]) == (303, "/")
     assert app.signed_in_as() is None
     assert app.session() == {}
+
+
+# Second factors: an authenticator app (codes from pyotp), recovery codes, passkeys (a
+# SoftAuthenticator answering the options the page's script would fetch).
+
+SECOND_STEP = {**SAME_ORIGIN, "Referer": f"{BASE}/second-factor"}
+WRONG_CODE = "That code didn't work. Check it and try again."
+CODE_ITEM = r"<li><code>([\w-]+)</code></li>"
+
+
+def enrol_totp(app, name="Phone"):
+    """Add an authenticator app from the home page; its pyotp TOTP and the codes shown."""
+    page = app.text("/second-factor/enrol")
+    assert "<svg" in page
+    secret = re.search(r'<code class="secret">(\w+)</code>', page).group(1)
+    response = app.post("/second-factor/enrol", code=pyotp.TOTP(secret).now(), name=name)
+    assert response.status_code == 200
+    page = html.unescape(response.text)
+    assert "Authenticator app added." in page
+    return pyotp.TOTP(secret), re.findall(CODE_ITEM, page)
+
+
+def next_code(totp):
+    """The next 30 s step's code: the one just used is refused (a replay)."""
+    return totp.at(time.time() + 30)
+
+
+def add_passkey(app, authenticator, name="Laptop"):
+    options = app.post("/passkeys/options")
+    assert options.headers["content-type"] == "application/json"
+    credential = json.dumps(authenticator.create(options.text))
+    return app.post("/passkeys", credential=credential, name=name)
+
+
+def use_passkey(app, authenticator, **misbehave):
+    options = app.post("/second-factor/passkey/options").text
+    credential = json.dumps(authenticator.get(options, **misbehave))
+    return app.post("/second-factor/passkey", headers=SECOND_STEP, credential=credential)
+
+
+def sign_in_to_second_step(app, email="boss@example.com"):
+    response = app.post("/login", email=email, password=PASSWORD)
+    assert response.headers["location"] == "/second-factor"
+
+
+def test_an_authenticator_app_enrolled_then_asked_at_every_sign_in(app):
+    app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    app.sign_in("boss@example.com")
+    on_enrol = {**SAME_ORIGIN, "Referer": f"{BASE}/second-factor/enrol"}
+    assert "Add an authenticator app" in app.text("/second-factor/enrol")
+    response = app.post("/second-factor/enrol", headers=on_enrol, code="000000")
+    assert response.headers["location"] == "/second-factor/enrol"
+    assert WRONG_CODE in app.text("/second-factor/enrol")
+
+    totp, codes = enrol_totp(app)
+    assert len(codes) == 10
+    page = app.text("/")
+    assert "Phone (authenticator app)" in page
+    assert "Recovery codes left: 10." in page
+    assert codes[0] not in page  # shown once
+    assert not any(codes[0] in str(value) for value in app.session().values())
+
+    assert app.post("/logout").status_code == 303
+    sign_in_to_second_step(app)
+    assert app.signed_in_as() is None
+    page = app.text("/second-factor")
+    assert "One more step" in page
+    assert "boss@example.com" in page
+    assert "Use a passkey" not in page  # no passkey on this account
+
+    response = app.post("/second-factor", headers=SECOND_STEP, code="123456")
+    assert response.headers["location"] == "/second-factor"
+    assert WRONG_CODE in app.text("/second-factor")
+    assert app.post("/second-factor", code=next_code(totp)).headers["location"] == "/"
+    assert "You are signed in." in app.text("/")
+    assert app.signed_in_as() == "boss@example.com"
+
+
+def test_a_recovery_code_signs_in_once(app):
+    app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    app.sign_in("boss@example.com")
+    _, codes = enrol_totp(app)
+    assert app.post("/logout").status_code == 303
+
+    sign_in_to_second_step(app)
+    assert app.post("/second-factor", code=codes[0]).headers["location"] == "/"
+    assert "Recovery codes left: 9." in app.text("/")
+    assert app.post("/logout").status_code == 303
+
+    sign_in_to_second_step(app)
+    assert app.post("/second-factor", headers=SECOND_STEP, code=codes[0]).status_code == 303
+    assert WRONG_CODE in app.text("/second-factor")
+    assert app.signed_in_as() is None
+
+
+def test_new_recovery_codes_replace_the_old_ones(app):
+    app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    app.sign_in("boss@example.com")
+    _, old = enrol_totp(app)
+    new = re.findall(CODE_ITEM, html.unescape(app.post("/second-factor/recovery-codes").text))
+    assert len(new) == 10
+    assert not set(new) & set(old)
+    assert app.post("/logout").status_code == 303
+    sign_in_to_second_step(app)
+    app.post("/second-factor", headers=SECOND_STEP, code=old[0])
+    assert WRONG_CODE in app.text("/second-factor")
+    assert app.post("/second-factor", code=new[0]).headers["location"] == "/"
+    assert app.signed_in_as() == "boss@example.com"
+
+
+def test_a_factor_removed_from_the_home_page(app):
+    app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    app.sign_in("boss@example.com")
+    enrol_totp(app)
+    factor_id = re.search(r'action="/second-factor/([\w-]+)/remove"', app.text("/")).group(1)
+    assert app.post(f"/second-factor/{factor_id}/remove").headers["location"] == "/"
+    page = app.text("/")
+    assert "Phone removed." in page
+    assert "(authenticator app)" not in page
+    assert app.signed_in_as() == "boss@example.com"  # this session goes on
+    assert app.post("/logout").status_code == 303
+    app.sign_in("boss@example.com")  # no second step any more
+
+
+def test_a_passkey_added_then_used_as_the_second_step(app):
+    app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    app.sign_in("boss@example.com")
+    authenticator = SoftAuthenticator(origin=BASE, rp_id="testserver")
+    response = add_passkey(app, authenticator)
+    assert response.status_code == 200  # its first factor: the recovery codes, once
+    assert "Passkey added." in response.text
+    assert len(re.findall(CODE_ITEM, response.text)) == 10
+    assert "Laptop (passkey)" in app.text("/")
+
+    assert app.post("/logout").status_code == 303
+    sign_in_to_second_step(app)
+    assert "Use a passkey" in app.text("/second-factor")
+    assert use_passkey(app, authenticator).headers["location"] == "/"
+    assert "You are signed in." in app.text("/")
+    assert app.signed_in_as() == "boss@example.com"
+
+
+def test_a_passkey_without_a_name_gets_one(app):
+    app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    app.sign_in("boss@example.com")
+    add_passkey(app, SoftAuthenticator(origin=BASE, rp_id="testserver"), name="")
+    assert "Passkey (passkey)" in app.text("/")
+
+
+def test_a_passkey_answer_for_another_site_is_refused(app):
+    app.auth.create_account(email="boss@example.com", password=PASSWORD)
+    app.sign_in("boss@example.com")
+    authenticator = SoftAuthenticator(origin=BASE, rp_id="testserver")
+    assert add_passkey(app, authenticator).status_code == 200
+    assert app.post("/logout").status_code == 303
+    sign_in_to_second_step(app)
+    # The browser reports the page's origin: a look-alike site relaying the ceremony.
+    response = use_passkey(app, authenticator, origin="https://evil.test")
+    assert response.headers["location"] == "/second-factor"
+    assert "That passkey didn't work." in app.text("/second-factor")
+    assert app.signed_in_as() is None
+
+
+def test_a_provider_sign_in_also_asks_for_the_second_factor(app):
+    app.auth.create_account(email="ann@example.com", password=PASSWORD)
+    app.sign_in("ann@example.com")
+    totp, _ = enrol_totp(app)
+    assert app.post("/logout").status_code == 303
+    response = app.flow("/login/google", app.google, email="ann@example.com")
+    assert response.headers["location"] == "/second-factor"
+    assert app.signed_in_as() is None
+    assert app.post("/second-factor", code=next_code(totp)).headers["location"] == "/"
+    assert app.signed_in_as() == "ann@example.com"
+
+
+def test_the_second_step_needs_a_pending_sign_in(app):
+    assert app.client.get("/second-factor").headers["location"] == "/"
+    assert app.post("/second-factor", code="123456").headers["location"] == "/"
+    assert "Please sign in" in app.text("/")
+    assert app.client.get("/second-factor/enrol").headers["location"] == "/"
+    assert app.post("/passkeys/options").headers["location"] == "/"
+
+
+@pytest.mark.parametrize(
+    "action", ["/second-factor", "/passkeys/options", "/second-factor/recovery-codes"]
+)
+def test_second_factor_posts_from_elsewhere_are_refused(app, action):
+    cross_site = {"Sec-Fetch-Site": "cross-site"}
+    response = app.post(action, headers=cross_site, code="123456")
+    assert (response.status_code, response.text) == (403, REFUSED)

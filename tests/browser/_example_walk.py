@@ -3,9 +3,10 @@
 The Flask and FastAPI examples serve the same pages (same forms, texts and notices) on
 different frameworks, so one walk checks both: each test module serves its example and
 hands the walk an `Example`; the walk signs in, links, invites, opens two tabs and
-forges posts against oidc-provider's real pages, as a user would. The Django example's
-pages differ (a login page, a profile page, an invitation page); its test uses only
-the helpers that fit (`sign_in_with_password`, `attacker_site`).
+forges posts against oidc-provider's real pages, as a user would; it enrols an
+authenticator app and a passkey (Chromium's virtual authenticator) and signs in with
+them. The Django example's pages differ (a login page, a profile page, an invitation
+page); its test uses only the helpers that fit (`sign_in_with_password`, `attacker_site`).
 
 A test module serves its example in an `example` fixture and collects the walk by
 subclassing `ExampleWalk` (`class TestFlaskExample(ExampleWalk): ...`).
@@ -16,9 +17,11 @@ from __future__ import annotations
 import html
 import importlib.util
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyotp
 import pytest
 
 from bpart_auth import Auth
@@ -29,6 +32,7 @@ from ._oidc_pages import provider_login
 PASSWORD = "correct horse battery staple"
 ANN = "ann@example.com"  # oidc-provider's Google account "ann" has this email, verified
 CAROL = "carol@other.example"  # its Google account "other-hd"
+WRONG_CODE = "That code didn't work. Check it and try again."
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,29 @@ def sign_in_with_password(page, login_url, email=ANN, password=PASSWORD):
     page.locator("input[name=password]").fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_text(f"Signed in as {email}.")).to_be_visible()
+
+
+def first_factor(page, base, email=ANN, password=PASSWORD):
+    """Sign in with a password on an account with a second factor: the second step opens."""
+    page.goto(f"{base}/")
+    page.get_by_placeholder("Email").fill(email)
+    page.get_by_placeholder("Password").fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading")).to_have_text("One more step")
+
+
+def virtual_authenticator(page):
+    """A platform authenticator in Chromium (DevTools' WebAuthn domain) that verifies the user."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    options = {
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": True,
+        "hasUserVerification": True,
+        "isUserVerified": True,
+    }
+    return cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})["authenticatorId"]
 
 
 def invite(page, email):
@@ -252,3 +279,80 @@ class ExampleWalk:
             assert auth.invites.pending() == []
             page.goto(f"{base}/")
             expect(page.get_by_text(f"Signed in as {ANN}.")).to_be_visible()
+
+    def test_an_authenticator_app_as_the_second_step(self, page, steps, example: Example):
+        """Enrolled from the home page, then asked: a wrong code, the right one, a recovery code."""
+        auth, base = example.auth, example.base
+        auth.create_account(email=ANN, password=PASSWORD)
+        sign_in_with_password(page, f"{base}/")
+
+        with steps("enrol an authenticator app"):
+            page.get_by_role("link", name="Add an authenticator app").click()
+            expect(page.locator("svg")).to_be_visible()  # the QR code, inline
+            totp = pyotp.TOTP(page.locator("code.secret").inner_text())
+            page.get_by_placeholder("Name (Phone)").fill("Phone")
+            page.get_by_placeholder("Code from the app").fill(totp.now())
+            page.get_by_role("button", name="Add the app").click()
+            expect(flash(page)).to_have_text("Authenticator app added.")
+            expect(page.locator("ul.recovery-codes li")).to_have_count(10)
+            recovery_codes = page.locator("ul.recovery-codes li").all_inner_texts()
+            page.get_by_role("link", name="Continue").click()
+            expect(page.get_by_text("Phone (authenticator app)")).to_be_visible()
+            expect(page.get_by_text("Recovery codes left: 10.")).to_be_visible()
+
+        with steps("sign out; the password alone leads to the second step"):
+            page.get_by_role("button", name="Sign out").click()
+            first_factor(page, base)
+
+        with steps("a wrong code is refused"):
+            page.get_by_placeholder("Code").fill("000000")
+            page.get_by_role("button", name="Verify").click()
+            expect(flash(page)).to_have_text(WRONG_CODE)
+            expect(page.get_by_role("heading")).to_have_text("One more step")
+
+        with steps("the right code signs in"):
+            # The enrolment used this 30 s step's code; the next step's is within the drift.
+            page.get_by_placeholder("Code").fill(totp.at(time.time() + 30))
+            page.get_by_role("button", name="Verify").click()
+            expect(flash(page)).to_have_text("You are signed in.")
+            expect(page.get_by_text(f"Signed in as {ANN}.")).to_be_visible()
+
+        with steps("sign out; a recovery code signs in, once"):
+            page.get_by_role("button", name="Sign out").click()
+            first_factor(page, base)
+            page.get_by_placeholder("Code").fill(recovery_codes[0])
+            page.get_by_role("button", name="Verify").click()
+            expect(page.get_by_text("Recovery codes left: 9.")).to_be_visible()
+
+    def test_a_passkey_as_the_second_step(self, page, steps, example: Example):
+        """Added with Chromium's virtual authenticator, used as the second step, removed.
+
+        The app is opened as `localhost`: the same server, but a host name, which WebAuthn
+        needs as RP id (example_auth's passkeys are for it).
+        """
+        auth, base = example.auth, example.base.replace("127.0.0.1", "localhost")
+        ann = auth.create_account(email=ANN, password=PASSWORD)
+        sign_in_with_password(page, f"{base}/")
+        virtual_authenticator(page)
+
+        with steps("add a passkey: the first factor, so recovery codes too"):
+            page.get_by_placeholder("Passkey name").fill("Laptop")
+            page.get_by_role("button", name="Add a passkey").click()
+            expect(flash(page)).to_have_text("Passkey added.")
+            expect(page.locator("ul.recovery-codes li")).to_have_count(10)
+            page.get_by_role("link", name="Continue").click()
+            expect(page.get_by_text("Laptop (passkey)")).to_be_visible()
+
+        with steps("sign out; the passkey is the second step"):
+            page.get_by_role("button", name="Sign out").click()
+            first_factor(page, base)
+            page.get_by_role("button", name="Use a passkey").click()
+            expect(flash(page)).to_have_text("You are signed in.")
+            expect(page.get_by_text(f"Signed in as {ANN}.")).to_be_visible()
+
+        with steps("remove it: the password alone signs in again"):
+            page.locator("li", has_text="Laptop (passkey)").get_by_role("button").click()
+            expect(flash(page)).to_have_text("Laptop removed.")
+            assert auth.second_factors.list(ann.id) == []
+            page.get_by_role("button", name="Sign out").click()
+            sign_in_with_password(page, f"{base}/")

@@ -193,18 +193,28 @@ def oidc_server(oidc_available, oidc_settings, tmp_path_factory):
 
 @pytest.fixture
 def example_auth(oidc_server, callback_url, tmp_path):
-    """An `Auth` for the framework examples: SQLite, oidc-provider, the session callback."""
+    """An `Auth` for the framework examples: SQLite, oidc-provider, the session callback.
+
+    Second factors on, with passkeys for the callback's server as `localhost` (browsers
+    refuse an IP address as RP id): a walk that uses passkeys opens the app there.
+    """
     from bpart_auth import Auth, SQLStore  # noqa: PLC0415
+    from bpart_auth.passkeys import RelyingParty  # noqa: PLC0415
+    from bpart_auth.services.second_factors import SecondFactorPolicy  # noqa: PLC0415
     from bpart_auth.testing import CHEAP_FOR_TESTS  # noqa: PLC0415
 
     from ._oidc_pages import oidc_providers  # noqa: PLC0415
 
     store = SQLStore(f"sqlite:///{tmp_path / 'example.db'}", create_schema=True)
+    localhost = callback_url.removesuffix(CALLBACK_PATH).replace("127.0.0.1", "localhost")
     yield Auth(
         store,
         secret_key="a browser-test secret key that is long enough",
         providers=oidc_providers(oidc_server),
         redirect_uri=callback_url,
         password_hashing=CHEAP_FOR_TESTS,
+        second_factor=SecondFactorPolicy(
+            relying_party=RelyingParty("localhost", "Back office", [localhost])
+        ),
     )
     store.close()
