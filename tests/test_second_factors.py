@@ -498,3 +498,11 @@ def test_any_pending_or_enrolment_value_in_the_session_is_no_sign_in(auth, value
     with pytest.raises(AuthError):
         auth.second_factors.confirm_totp(session, "123456")
     assert auth.sessions.current(session) is None
+
+
+def test_beginning_again_shows_the_same_secret_until_it_is_confirmed(auth, ann, clock):
+    session, _ = password_sign_in(auth)
+    first = auth.second_factors.begin_totp(session)
+    assert auth.second_factors.begin_totp(session).secret == first.secret
+    auth.second_factors.confirm_totp(session, pyotp.TOTP(first.secret).at(clock.now))
+    assert auth.second_factors.begin_totp(session).secret != first.secret

@@ -345,9 +345,8 @@ if __name__ == "__main__":  # configuration from the environment; a WSGI server 
 
     from django.core.management import execute_from_command_line
 
-    from bpart_auth import GoogleProvider, MicrosoftProvider, SQLStore
+    from bpart_auth import GoogleProvider, MicrosoftProvider, SecondFactorPolicy, SQLStore
     from bpart_auth.passkeys import RelyingParty
-    from bpart_auth.services.second_factors import SecondFactorPolicy
 
     env = os.environ
     site = urlsplit(env["CALLBACK_URL"])  # the browser's origin: passkeys are bound to it

@@ -12,9 +12,8 @@ import pytest
 import responses
 from django.test import Client, override_settings
 
-from bpart_auth import Auth, MemoryStore
+from bpart_auth import Auth, MemoryStore, SecondFactorPolicy
 from bpart_auth.passkeys import RelyingParty
-from bpart_auth.services.second_factors import SecondFactorPolicy
 from bpart_auth.services.sessions import ACCOUNT_KEY
 from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle, FakeMicrosoft, SoftAuthenticator
 

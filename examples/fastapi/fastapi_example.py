@@ -250,9 +250,8 @@ if __name__ == "__main__":  # a deployment: configuration from the environment
 
     import uvicorn
 
-    from bpart_auth import GoogleProvider, MicrosoftProvider, SQLStore
+    from bpart_auth import GoogleProvider, MicrosoftProvider, SecondFactorPolicy, SQLStore
     from bpart_auth.passkeys import RelyingParty
-    from bpart_auth.services.second_factors import SecondFactorPolicy
 
     env = os.environ
     google = GoogleProvider(client_id=env["GOOGLE_CLIENT_ID"], client_secret=env["GOOGLE_SECRET"])

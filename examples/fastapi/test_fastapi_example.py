@@ -13,9 +13,8 @@ from fastapi.testclient import TestClient
 from fastapi_example import create_app
 from itsdangerous import TimestampSigner
 
-from bpart_auth import Auth, MemoryStore
+from bpart_auth import Auth, MemoryStore, SecondFactorPolicy
 from bpart_auth.passkeys import RelyingParty
-from bpart_auth.services.second_factors import SecondFactorPolicy
 from bpart_auth.services.sessions import ACCOUNT_KEY
 from bpart_auth.starlette import NOTICES_KEY
 from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle, FakeMicrosoft, SoftAuthenticator

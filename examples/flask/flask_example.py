@@ -240,9 +240,8 @@ if __name__ == "__main__":  # configuration from the environment; a WSGI server 
     import os
     from urllib.parse import urlsplit
 
-    from bpart_auth import GoogleProvider, MicrosoftProvider, SQLStore
+    from bpart_auth import GoogleProvider, MicrosoftProvider, SecondFactorPolicy, SQLStore
     from bpart_auth.passkeys import RelyingParty
-    from bpart_auth.services.second_factors import SecondFactorPolicy
 
     env = os.environ
     google = GoogleProvider(client_id=env["GOOGLE_CLIENT_ID"], client_secret=env["GOOGLE_SECRET"])

@@ -132,7 +132,8 @@ class FlaskAuth:
         For a password sign-in or an invitation accepted with a password; redirect
         flows sign in through `complete`. When the account has a second factor (or
         must enrol one), the session holds the pending sign-in instead and the browser
-        goes to `second_factor_url` (or `enrol_url`); `message` waits for the end.
+        goes to `second_factor_url` (or `enrol_url`), and `message` is not shown: the
+        second-step page says what comes next.
         """
         step = self.auth.sessions.sign_in(session, account)
         if step != "signed_in":

@@ -318,13 +318,21 @@ class SecondFactorService:
     def begin_totp(self, session: Session) -> TotpEnrolment:
         """Start adding an authenticator app: the secret to show, kept sealed in the session.
 
+        While that enrolment is under way (ten minutes), calling it again shows the
+        same secret, so a page that comes back after a wrong code need not be scanned
+        again.
+
         Raises:
             SignInRequired: The session is neither signed in nor enrolling.
         """
         from bpart_auth import totp  # noqa: PLC0415 - the `mfa` extra
 
         account, _ = self._enrolling(session)
-        secret = totp.new_secret()
+        kept = self._open_enrolment(session, kind="totp")
+        if kept is not None and kept["a"] == account.id:
+            secret = str(kept["v"])  # the same QR code again (say, after a wrong code)
+        else:
+            secret = totp.new_secret()
         uri = totp.provisioning_uri(
             secret, account_name=account.display_email, issuer=self._policy.issuer
         )
