@@ -6,14 +6,17 @@ tests cover what a browser does not see.
 
 from __future__ import annotations
 
+import html
 import http.server
 import io
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,9 +24,11 @@ import requests
 
 from bpart_auth import ConfigurationError, GoogleProvider, MicrosoftProvider, _cli
 from bpart_auth._demo import ADMIN_EMAIL, ADMIN_PASSWORD, build
+from bpart_auth._demo.app import NO_SECOND_STEP
 from bpart_auth._demo.fakes import FABRIKAM, DemoFakes
+from bpart_auth.testing import SoftAuthenticator
 
-pytest.importorskip("flask")
+pyotp = pytest.importorskip("pyotp")
 
 
 def free_port() -> int:
@@ -51,10 +56,11 @@ def test_the_console_script_serves_the_demo_on_loopback(tmp_path):
     )
     try:
         banner = process.stdout.readline()
-        assert f"on http://127.0.0.1:{port}" in banner, banner
+        assert f"on http://localhost:{port}" in banner, banner
         assert "google: fake, microsoft: fake" in banner
-        page = requests.get(f"http://127.0.0.1:{port}/login", timeout=10)
+        page = requests.get(f"http://127.0.0.1:{port}/login", timeout=10)  # sent to localhost
         assert page.status_code == 200
+        assert page.url == f"http://localhost:{port}/login"
         assert f"{ADMIN_EMAIL} / {ADMIN_PASSWORD}" in page.text
         assert page.headers["Cache-Control"] == "no-store"
     finally:
@@ -165,10 +171,11 @@ def test_the_fakes_let_other_requests_through_while_they_run(demo):
 
 
 def test_a_request_for_another_host_is_sent_to_the_canonical_one(demo):
+    assert demo.base_url == "http://localhost:8000"  # a passkey's RP id must be a name
     client = demo.app.test_client()
-    response = client.get("/login?next=1", base_url="http://localhost:8000")
+    response = client.get("/login?next=1", base_url="http://127.0.0.1:8000")
     assert response.status_code == 302
-    assert response.location == "http://127.0.0.1:8000/login?next=1"
+    assert response.location == "http://localhost:8000/login?next=1"
     assert client.get("/login", base_url=demo.base_url).status_code == 200
 
 
@@ -271,3 +278,231 @@ def test_a_forged_post_by_a_signed_in_browser_changes_nothing(demo):
 def test_signed_in_pages_send_a_visitor_to_sign_in(demo, path):
     response = demo.app.test_client().get(path, base_url=demo.base_url)
     assert (response.status_code, response.location) == (302, "/login")
+
+
+# Second factors
+
+
+def admin_client(demo):
+    """Signed in as the admin, its welcome read (flashes pile up until a page shows them)."""
+    client, same = signed_in_client(demo)
+    client.get("/", base_url=demo.base_url)
+    return client, same
+
+
+def flashes(response) -> list[str]:
+    found = re.findall(
+        r'<p class="flash \w+" role="\w+">([^<]*)</p>', response.get_data(as_text=True)
+    )
+    return [html.unescape(message) for message in found]
+
+
+def recovery_codes(response) -> list[str]:
+    codes = re.search(
+        r'<ul class="codes" id="recovery-codes">(.*?)</ul>',
+        response.get_data(as_text=True),
+        re.DOTALL,
+    )
+    return re.findall(r"<li>([^<]+)</li>", codes.group(1))
+
+
+def add_totp(demo, client, same, name="Phone"):
+    """Add an authenticator app on the profile: its secret, and the page after the code."""
+    page = client.get("/second-factor/enrol", base_url=demo.base_url).get_data(as_text=True)
+    assert '<div class="qr" id="totp-qr"><svg' in page  # the QR code, inline
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)</code>', page).group(1)
+    form = {"code": pyotp.TOTP(secret).now(), "name": name}
+    response = client.post("/second-factor/enrol", data=form, headers=same, base_url=demo.base_url)
+    return secret, response
+
+
+def password_sign_in(demo, client, same):
+    form = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    return client.post("/login", data=form, headers=same, base_url=demo.base_url)
+
+
+def post(demo, client, same, path, form=None, *, page=None):
+    """A same-origin form post from `page` (the Referer), followed to where it lands."""
+    headers = same | ({"Referer": f"{demo.base_url}{page}"} if page else {})
+    return client.post(
+        path, data=form or {}, headers=headers, base_url=demo.base_url, follow_redirects=True
+    )
+
+
+def test_an_authenticator_app_then_the_second_step_with_codes(demo):
+    client, same = admin_client(demo)
+    secret, added = add_totp(demo, client, same)
+    assert added.status_code == 200
+    assert flashes(added) == ["Authenticator app \u201cPhone\u201d added."]
+    codes = recovery_codes(added)  # the first factor: ten codes, shown once
+    assert len(codes) == 10
+    profile = client.get("/profile", base_url=demo.base_url).get_data(as_text=True)
+    assert re.search(r"<td>Phone</td>\s*<td>Authenticator app</td>", profile)
+    assert "10 recovery codes left." in profile
+    assert codes[0] not in profile
+
+    client.post("/logout", headers=same, base_url=demo.base_url)
+    response = password_sign_in(demo, client, same)
+    assert (response.status_code, response.location) == (302, "/second-factor")
+    assert client.get("/", base_url=demo.base_url).location == "/login"  # not signed in yet
+    step = client.get("/second-factor", base_url=demo.base_url)
+    assert f"Signing in as <strong>{ADMIN_EMAIL}</strong>" in step.get_data(as_text=True)
+    wrong = post(demo, client, same, "/second-factor", {"code": "000000"}, page="/second-factor")
+    assert wrong.request.path == "/second-factor"
+    assert flashes(wrong) == ["That code didn't work. Check it and try again."]
+    later = pyotp.TOTP(secret).at(time.time() + 30)  # the enrolment's code is spent
+    right = post(demo, client, same, "/second-factor", {"code": later})
+    assert right.request.path == "/"
+    assert flashes(right) == [f"Signed in as {ADMIN_EMAIL} with your authenticator app."]
+
+    client.post("/logout", headers=same, base_url=demo.base_url)
+    password_sign_in(demo, client, same)
+    used = post(demo, client, same, "/second-factor", {"code": codes[0]}, page="/second-factor")
+    assert flashes(used) == [
+        f"Signed in as {ADMIN_EMAIL} with a recovery code. 9 left: each works once."
+    ]
+    client.post("/logout", headers=same, base_url=demo.base_url)
+    password_sign_in(demo, client, same)
+    again = post(demo, client, same, "/second-factor", {"code": codes[0]}, page="/second-factor")
+    assert again.request.path == "/second-factor"
+    assert flashes(again) == ["That code didn't work. Check it and try again."]
+
+
+def test_regenerated_recovery_codes_replace_the_old_ones(demo):
+    client, same = admin_client(demo)
+    _, added = add_totp(demo, client, same)
+    old = recovery_codes(added)
+    page = post(demo, client, same, "/profile/recovery-codes", page="/profile")
+    new = recovery_codes(page)
+    assert len(new) == 10
+    assert not set(new) & set(old)
+    assert flashes(page) == ["New recovery codes are made: the old ones no longer work."]
+    client.post("/logout", headers=same, base_url=demo.base_url)
+    password_sign_in(demo, client, same)
+    refused = post(demo, client, same, "/second-factor", {"code": old[1]}, page="/second-factor")
+    assert refused.request.path == "/second-factor"
+    assert post(demo, client, same, "/second-factor", {"code": new[1]}).request.path == "/"
+
+
+def test_a_removed_factor_no_longer_asks_for_a_second_step(demo):
+    client, same = admin_client(demo)
+    add_totp(demo, client, same, name="Old phone")
+    (factor,) = demo.auth.second_factors.list(demo.store.find_account_by_email(ADMIN_EMAIL).id)
+    removed = post(demo, client, same, f"/profile/factors/{factor.id}/remove", page="/profile")
+    assert removed.request.path == "/profile"
+    assert flashes(removed) == ["Authenticator app \u201cOld phone\u201d is removed."]
+    assert "None yet" in removed.get_data(as_text=True)
+    client.post("/logout", headers=same, base_url=demo.base_url)
+    assert password_sign_in(demo, client, same).location == "/"
+
+
+def test_the_second_step_page_needs_a_pending_sign_in(demo):
+    client = demo.app.test_client()
+    response = client.get("/second-factor", base_url=demo.base_url, follow_redirects=True)
+    assert response.request.path == "/login"
+    assert flashes(response) == [NO_SECOND_STEP]
+    client, _ = signed_in_client(demo)
+    assert client.get("/second-factor", base_url=demo.base_url).location == "/"
+
+
+@pytest.mark.parametrize("path", ["/second-factor/enrol", "/profile"])
+def test_enrolment_needs_a_signed_in_account(demo, path):
+    response = demo.app.test_client().get(path, base_url=demo.base_url, follow_redirects=True)
+    assert response.request.path == "/login"
+
+
+def passkey(demo, client, same, options_path, path, answer, *, page, name=None):
+    """The page's script, as a test: fetch the options, answer them, post the answer."""
+    options = client.post(options_path, headers=same, base_url=demo.base_url)
+    assert options.mimetype == "application/json"
+    form = {"credential": json.dumps(answer(options.get_data(as_text=True)))}
+    if name:
+        form["name"] = name
+    return post(demo, client, same, path, form, page=page)
+
+
+def test_a_passkey_signs_in_alone_and_as_the_second_step(demo):
+    phone = SoftAuthenticator(origin=demo.base_url, rp_id="localhost")
+    client, same = admin_client(demo)
+    added = passkey(
+        demo,
+        client,
+        same,
+        "/profile/passkeys/options",
+        "/profile/passkeys",
+        phone.create,
+        page="/profile",
+        name="Phone",
+    )
+    assert flashes(added) == ["Passkey \u201cPhone\u201d added."]
+    assert len(recovery_codes(added)) == 10
+    client.post("/logout", headers=same, base_url=demo.base_url)
+
+    login = client.get("/login", base_url=demo.base_url).get_data(as_text=True)
+    assert "Sign in with a passkey" in login
+    alone = passkey(demo, client, same, "/passkey/options", "/passkey", phone.get, page="/login")
+    assert alone.request.path == "/"
+    assert flashes(alone) == [f"Signed in as {ADMIN_EMAIL} with a passkey."]
+    client.post("/logout", headers=same, base_url=demo.base_url)
+
+    assert password_sign_in(demo, client, same).location == "/second-factor"
+    step = client.get("/second-factor", base_url=demo.base_url).get_data(as_text=True)
+    assert "Use a passkey" in step
+    second = passkey(
+        demo, client, same, "/passkey/options", "/passkey", phone.get, page="/second-factor"
+    )
+    assert second.request.path == "/"
+    profile = client.get("/profile", base_url=demo.base_url).get_data(as_text=True)
+    row = re.search(
+        r"<td>Phone</td>\s*<td>Passkey</td>\s*<td>[^<]+</td>\s*<td>([^<]+)</td>", profile
+    )
+    assert row.group(1).endswith(" UTC")  # last used: just now, not "never"
+
+
+def test_a_passkey_of_another_site_is_refused_on_the_page(demo):
+    other = SoftAuthenticator(origin="http://localhost:9000", rp_id="localhost")
+    client, same = admin_client(demo)
+    refused = passkey(
+        demo,
+        client,
+        same,
+        "/profile/passkeys/options",
+        "/profile/passkeys",
+        other.create,
+        page="/profile",
+    )
+    assert refused.request.path == "/profile"
+    assert flashes(refused) == [
+        "That passkey didn't work. Try again, or use another way to sign in."
+    ]
+    assert demo.auth.second_factors.list(demo.store.find_account_by_email(ADMIN_EMAIL).id) == []
+
+
+def test_a_google_sign_in_asks_for_the_second_step(demo):
+    client, same = admin_client(demo)
+    add_totp(demo, client, same)
+    client.post("/logout", headers=same, base_url=demo.base_url)
+    fake_page = client.post("/login/google", headers=same, base_url=demo.base_url).location
+    form = {"email": ADMIN_EMAIL, "email_verified": "yes", "action": "continue"}
+    callback = client.post(fake_page, data=form, headers=same, base_url=demo.base_url).location
+    response = client.get(callback, base_url=demo.base_url)
+    assert (response.status_code, response.location) == (302, "/second-factor")
+    assert client.get("/", base_url=demo.base_url).location == "/login"
+
+
+def test_served_on_an_ip_address_the_demo_offers_no_passkeys(tmp_path):
+    demo = build(
+        port=8000, database=f"sqlite:///{tmp_path / 'ip.db'}", environ={}, host="127.0.0.1"
+    )
+    try:
+        assert demo.base_url == "http://127.0.0.1:8000"
+        client = demo.app.test_client()
+        login = client.get("/login", base_url=demo.base_url).get_data(as_text=True)
+        assert "Sign in with a passkey" not in login
+        assert "data-passkey" not in login
+        client, _ = signed_in_client(demo)
+        profile = client.get("/profile", base_url=demo.base_url).get_data(as_text=True)
+        assert "Add an authenticator app" in profile
+        assert "Add a passkey" not in profile
+    finally:
+        demo.close()

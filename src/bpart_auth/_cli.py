@@ -63,7 +63,11 @@ def _print_errors(out: TextIO) -> int:
 
 
 def _demo(arguments: argparse.Namespace, out: TextIO) -> int:
-    missing = [name for name in ("flask", "sqlalchemy", "responses") if not find_spec(name)]
+    missing = [
+        name
+        for name in ("flask", "sqlalchemy", "responses", "pyotp", "segno", "webauthn")
+        if not find_spec(name)
+    ]
     if missing:
         raise errors.ConfigurationError(
             detail=f'the demo needs {", ".join(missing)}: pip install "bpart-auth[demo]"'
@@ -189,7 +193,7 @@ def main(
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("errors", help="list every error code with its end-user message template")
     demo = commands.add_parser(
-        "demo", help="serve a back office to click through on http://127.0.0.1:8000"
+        "demo", help="serve a back office to click through on http://localhost:8000"
     )
     demo.add_argument("--port", type=int, default=8000, help="loopback port (default 8000)")
     demo.add_argument(

@@ -100,7 +100,7 @@ def fake_demo(live_server, tmp_path):
     demo = build(port=live_server.port, database=f"sqlite:///{tmp_path / 'demo.db'}", environ={})
     demo.app.testing = True  # exceptions reach the LiveServer's error log
     live_server.serve(demo.app)
-    yield demo, live_server.url, FakePages()
+    yield demo, demo.base_url, FakePages()  # http://localhost:<port>: the demo's own host
     demo.close()
 
 
@@ -112,6 +112,7 @@ def oidc_demo(app_server, oidc_server, tmp_path):
         database=f"sqlite:///{tmp_path / 'demo.db'}",
         providers=oidc_providers(oidc_server),
         admin_email=players.admin_email,
+        host="127.0.0.1",  # the callback oidc_server knows (the demo offers no passkeys then)
     )
     demo.app.testing = True
     app_server.serve(demo.app)
@@ -468,10 +469,10 @@ def test_two_tabs_each_finish_their_own_flow(page, fake_demo):
 
 
 def test_a_forged_cross_origin_post_is_refused(page, fake_demo):
-    """A page on another port of 127.0.0.1 (same site: the cookie goes along) posts."""
+    """A page on another port of localhost (same site: the cookie goes along) posts."""
     demo, base, _ = fake_demo
     sign_in_with_password(page, base, ADMIN_EMAIL)
-    evil = "http://127.0.0.1:18081/prize"
+    evil = "http://localhost:18081/prize"
     page.route(
         evil,
         lambda route: route.fulfill(

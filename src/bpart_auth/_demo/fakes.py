@@ -53,7 +53,7 @@ class DemoFakes:
     """The two fakes, their back channel, and their pages under `{base_url}/fake/`.
 
     Args:
-        base_url: Where the demo is served (`http://127.0.0.1:8000`).
+        base_url: Where the demo is served (`http://localhost:8000`).
     """
 
     def __init__(self, base_url: str) -> None:
