@@ -506,3 +506,25 @@ def test_beginning_again_shows_the_same_secret_until_it_is_confirmed(auth, ann, 
     assert auth.second_factors.begin_totp(session).secret == first.secret
     auth.second_factors.confirm_totp(session, pyotp.TOTP(first.secret).at(clock.now))
     assert auth.second_factors.begin_totp(session).secret != first.secret
+
+
+def test_a_recovery_code_still_works_when_the_apps_secret_no_longer_opens(store, clock):
+    auth = make_auth(store, clock)
+    auth.create_account(email="ann@example.com", password=PASSWORD)
+    session, _ = password_sign_in(auth)
+    secret, enrolled = enrol_totp(auth, clock, session)
+    # A new secret_key without the old one as a fallback: the app's secret is sealed shut.
+    rotated = Auth(
+        store,
+        secret_key="another unit-test secret of 32+ bytes",
+        password_hashing=CHEAP_FOR_TESTS,
+        second_factor=SecondFactorPolicy(),
+        clock=clock,
+    )
+    pending, step = password_sign_in(rotated)
+    assert step == "second_factor"
+    with pytest.raises(InvalidSecondFactor):
+        rotated.second_factors.verify(pending, next_code(secret, clock))
+    assert rotated.second_factors.verify(pending, enrolled.recovery_codes[0]).email == (
+        "ann@example.com"
+    )

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import secrets
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final
@@ -62,6 +63,7 @@ _MAX_CODE_INPUT: Final = 64
 _STEP_SECONDS: Final = 30
 _TOTP_REPLAY: Final = "totp_step"
 _PENDING_USE: Final = "pending_sign_in"
+_log = logging.getLogger("bpart_auth.second_factors")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -620,7 +622,13 @@ class SecondFactorService:
         for record in self._gate.records.list_second_factors(account.id):
             if record.factor.kind != "totp":
                 continue
-            secret = self._totp.open(record.secret, account_id=account.id)
+            try:
+                secret = self._totp.open(record.secret, account_id=account.id)
+            except errors.InvalidSecondFactor:
+                # Sealed under a key no longer configured (or tampered with): this app
+                # cannot be used, but a recovery code or another factor still can.
+                _log.warning("second factor %s: its secret does not open", record.factor.id)
+                continue
             step = totp.matching_step(secret, code, now=now)
             if step is not None:
                 if not self._replay_guard(record.factor.id, step):
