@@ -131,8 +131,11 @@ async def _burst(server: Server, kind: str, users: int) -> Burst:
     import httpx  # noqa: PLC0415 - only this benchmark needs it
 
     limits = httpx.Limits(max_connections=users + 2)
-    clients = [httpx.AsyncClient(base_url=server.url, limits=limits) for _ in range(users)]
-    control = httpx.AsyncClient(base_url=server.url)
+    timeout = httpx.Timeout(300.0)  # a burst queues behind the password limiter
+    clients = [
+        httpx.AsyncClient(base_url=server.url, limits=limits, timeout=timeout) for _ in range(users)
+    ]
+    control = httpx.AsyncClient(base_url=server.url, timeout=timeout)
     try:
         urls = [await _ready_callback(c) for c in clients] if kind == "callback" else []
         await control.post("/__bench/mark", headers=FORM_HEADERS)
