@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import uvicorn
 from fastapi import FastAPI, Form, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.middleware.sessions import SessionMiddleware
 
 from bpart_auth import RFC_9106_LOW_MEMORY, Auth, SQLStore
@@ -119,6 +119,11 @@ def _load_example() -> ModuleType:
 def _sync_app(auth: Auth) -> FastAPI:
     """The two benchmarked flows on plain `def` routes, calling the sync `Auth`."""
     app = FastAPI()
+
+    @app.get("/")
+    def home(request: Request) -> HTMLResponse:
+        account = auth.sessions.current(request.session)
+        return HTMLResponse(f"<p>{account.email if account else 'Sign in'}</p>")
 
     @app.post("/login")
     def login(request: Request, email: Field, password: Field) -> RedirectResponse:

@@ -181,9 +181,9 @@ def test_importing_bpart_auth_does_not_import_anyio():
 @pytest.mark.parametrize(
     ("parameters", "budget", "cores", "expected"),
     [
-        pytest.param(RFC_9106_LOW_MEMORY, DEFAULT_PASSWORD_MEMORY_BUDGET, 2, 1, id="2-cores"),
-        pytest.param(RFC_9106_LOW_MEMORY, DEFAULT_PASSWORD_MEMORY_BUDGET, 8, 2, id="8-cores"),
-        pytest.param(RFC_9106_LOW_MEMORY, DEFAULT_PASSWORD_MEMORY_BUDGET, 6, 2, id="6-cores"),
+        pytest.param(RFC_9106_LOW_MEMORY, DEFAULT_PASSWORD_MEMORY_BUDGET, 2, 2, id="2-cores"),
+        pytest.param(RFC_9106_LOW_MEMORY, DEFAULT_PASSWORD_MEMORY_BUDGET, 8, 4, id="8-cores"),
+        pytest.param(RFC_9106_LOW_MEMORY, DEFAULT_PASSWORD_MEMORY_BUDGET, 3, 3, id="3-cores"),
         pytest.param(RFC_9106_LOW_MEMORY, DEFAULT_PASSWORD_MEMORY_BUDGET, 64, 4, id="memory"),
         pytest.param(RFC_9106_LOW_MEMORY, 64 * MiB, 64, 1, id="one-hash-budget"),
         pytest.param(RFC_9106_LOW_MEMORY, 100 * MiB, 64, 1, id="budget-rounds-down"),

@@ -36,7 +36,6 @@ Examples:
 
 from __future__ import annotations
 
-import math
 import os
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -102,12 +101,13 @@ def password_capacity(
     """How many argon2 hashes `AsyncAuth` runs at once by default.
 
     An argon2id hash holds `memory_cost` KiB for its whole run (argon2's `m` is the
-    memory of all its lanes together) and keeps `parallelism` threads busy (argon2-cffi
-    runs one thread per lane). So the capacity is the smaller of:
+    memory of all its lanes together). Its lanes run in threads, but they wait for
+    each other at every slice, so one hash does not keep the cores busy: measured here
+    (`bench/bench_async.py`), one hash at a time on two cores made a burst of sign-ins
+    take 16% longer than running them unbounded. So the capacity is the smaller of:
 
     - `memory_budget // (memory_cost * 1024)`: the hashes the budget holds;
-    - `ceil(cores / parallelism)`: enough hashes to give every core a lane; more
-      would only share the same cores and make every sign-in slower.
+    - `cores`: one hash per core; more would only share the same cores.
 
     and at least 1. The bound on argon2's memory is then capacity x `memory_cost`.
 
@@ -125,11 +125,11 @@ def password_capacity(
     Examples:
         >>> from bpart_auth import RFC_9106_LOW_MEMORY  # 64 MiB, 4 lanes
         >>> password_capacity(RFC_9106_LOW_MEMORY, cores=2)
-        1
+        2
         >>> password_capacity(RFC_9106_LOW_MEMORY, cores=32)  # 4 x 64 MiB = 256 MiB
         4
         >>> password_capacity(RFC_9106_LOW_MEMORY, cores=32, memory_budget=1024 * 1024**2)
-        8
+        16
     """
     per_hash = parameters.memory_cost * 1024
     if memory_budget < per_hash:
@@ -138,8 +138,7 @@ def password_capacity(
             f"one argon2 hash needs ({per_hash} bytes)"
         )
     available = _usable_cores() if cores is None else cores
-    by_cores = max(1, math.ceil(available / parameters.parallelism))
-    return max(1, min(memory_budget // per_hash, by_cores))
+    return max(1, min(memory_budget // per_hash, available))
 
 
 class _Runner:
