@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI, Form, Request
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
-    import anyio
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fastapi" / "fastapi_example.py"
 SECRET = "the async benchmark's secret key, 32+ bytes"  # noqa: S105 - a benchmark's
@@ -73,8 +72,9 @@ class _Ticker:
 class _Inline:
     """`AsyncAuth`'s runner, but on the loop itself: the sync core called from `async def`."""
 
-    def __init__(self, password_limiter: anyio.CapacityLimiter) -> None:
-        self.password_limiter = password_limiter
+    def __init__(self, runner: Any) -> None:  # noqa: ANN401 - AsyncAuth's private runner
+        self.password_limiter = runner.password_limiter
+        self.thread_limiter = runner.thread_limiter
 
     async def run(self, call: Callable[[], _T]) -> _T:
         return call()
@@ -170,7 +170,7 @@ def _find_async_auth(app: FastAPI) -> AsyncAuth:
 
 
 def _run_inline(async_auth: AsyncAuth) -> None:
-    inline = _Inline(async_auth.password_limiter)
+    inline = _Inline(async_auth._runner)  # noqa: SLF001
     for holder in (async_auth, async_auth.passwords, async_auth.invites, async_auth.sessions):
         holder._runner = inline  # type: ignore[assignment]  # noqa: SLF001
 

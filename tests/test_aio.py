@@ -453,3 +453,11 @@ async def test_callbacks_run_in_the_worker_thread_and_can_reach_the_loop(sync_au
     assert len(seen) == 1
     assert seen[0][0] == "ann@example.com"
     assert seen[0][1] != loop_thread
+
+
+def test_other_calls_run_one_per_core_by_default_or_under_the_given_limiter(sync_auth):
+    from bpart_auth.aio import _usable_cores  # noqa: PLC0415
+
+    assert AsyncAuth(sync_auth).thread_limiter.total_tokens == _usable_cores()
+    mine = anyio.CapacityLimiter(7)
+    assert AsyncAuth(sync_auth, thread_limiter=mine).thread_limiter is mine
