@@ -528,3 +528,20 @@ def test_a_recovery_code_still_works_when_the_apps_secret_no_longer_opens(store,
     assert rotated.second_factors.verify(pending, enrolled.recovery_codes[0]).email == (
         "ann@example.com"
     )
+
+
+def test_an_old_cookie_and_a_captured_passkey_answer_do_not_sign_in_again(passkey_auth):
+    from bpart_auth.testing import SoftAuthenticator  # noqa: PLC0415
+
+    auth = passkey_auth
+    synced = SoftAuthenticator(origin=ORIGIN, rp_id="backoffice.test", counter=False)
+    auth.create_account(email="ann@example.com", password=PASSWORD)
+    register_passkey(auth, synced)
+    session = {}
+    options = auth.second_factors.begin_passkey(session)
+    old_cookie = copy.deepcopy(session)
+    answer = synced.get(options)  # a synced passkey: its counter stays 0
+    auth.second_factors.complete_passkey(session, answer)
+    with pytest.raises(SignInRequired):
+        auth.second_factors.complete_passkey(old_cookie, answer)
+    assert auth.sessions.current(old_cookie) is None

@@ -63,6 +63,7 @@ _MAX_CODE_INPUT: Final = 64
 _STEP_SECONDS: Final = 30
 _TOTP_REPLAY: Final = "totp_step"
 _PENDING_USE: Final = "pending_sign_in"
+_PASSKEY_CHALLENGE: Final = "passkey_challenge"
 _log = logging.getLogger("bpart_auth.second_factors")
 
 
@@ -517,6 +518,14 @@ class SecondFactorService:
         session.pop(ENROLMENT_KEY, None)
         if kept is None:
             raise errors.SignInRequired(detail="no passkey sign-in under way")
+        # The challenge is used once, here too: a synced passkey's counter stays 0, so
+        # an old cookie and a captured answer must not sign in again.
+        if not self._single_use.consume(
+            purpose=_PASSKEY_CHALLENGE,
+            key=str(kept["v"]),
+            expires_at=datetime.fromtimestamp(int(kept["e"]), tz=timezone.utc),
+        ):
+            raise errors.SignInRequired(detail="this passkey challenge was used already")
         credential_id = passkeys.credential_id_of(response)
         record = self._gate.records.find_second_factor(credential_id) if credential_id else None
         if record is None or record.factor.kind != "passkey":
