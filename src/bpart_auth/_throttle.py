@@ -61,7 +61,7 @@ from bpart_auth.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     import redis
 
@@ -396,6 +396,23 @@ class Throttle:
         if not callable(self.clock):
             raise ConfigurationError(detail="clock must be a callable returning epoch seconds")
 
+    def _refuse_if_throttled(self, keys: Iterable[tuple[str, FailureLimit]]) -> None:
+        """`TooManyAttempts` with the longest wait when any of the keys is throttled."""
+        now = self.clock()
+        waits = [
+            wait
+            for key, limit in keys
+            if (wait := self.backend.retry_after(key, limit=limit, now=now)) is not None
+        ]
+        if waits:
+            raise TooManyAttempts(retry_after=max(waits))
+
+    def _record_failure(self, keys: Iterable[tuple[str, FailureLimit]]) -> None:
+        """Count one failure under each of the keys."""
+        now = self.clock()
+        for key, limit in keys:
+            self.backend.record_failure(key, limit=limit, now=now)
+
     def _keys(self, email: str, client_address: str | None) -> Iterator[tuple[str, FailureLimit]]:
         yield _account_key(email), self.per_account
         if client_address is not None:
@@ -420,14 +437,7 @@ class Throttle:
         Examples:
             >>> Throttle().check(email="ann@example.com", client_address="2001:db8::1")
         """
-        now = self.clock()
-        waits = [
-            wait
-            for key, limit in self._keys(email, client_address)
-            if (wait := self.backend.retry_after(key, limit=limit, now=now)) is not None
-        ]
-        if waits:
-            raise TooManyAttempts(retry_after=max(waits))
+        self._refuse_if_throttled(self._keys(email, client_address))
 
     def failed(self, *, email: str, client_address: str | None) -> None:
         """Count a failed sign-in (wrong password, unknown email) for both keys.
@@ -450,9 +460,7 @@ class Throttle:
             ...     print(error)
             Too many failed attempts. Please try again in 1 minute.
         """
-        now = self.clock()
-        for key, limit in self._keys(email, client_address):
-            self.backend.record_failure(key, limit=limit, now=now)
+        self._record_failure(self._keys(email, client_address))
 
     def succeeded(self, *, email: str, client_address: str | None = None) -> None:
         """Forget the account's failures after a successful sign-in.
@@ -499,14 +507,7 @@ class Throttle:
             TooManyAttempts: Throttled.
             StoreUnavailable: The backend could not be reached.
         """
-        now = self.clock()
-        waits = [
-            wait
-            for key, limit in self._factor_keys(account_id, client_address)
-            if (wait := self.backend.retry_after(key, limit=limit, now=now)) is not None
-        ]
-        if waits:
-            raise TooManyAttempts(retry_after=max(waits))
+        self._refuse_if_throttled(self._factor_keys(account_id, client_address))
 
     def second_factor_failed(self, *, account_id: str, client_address: str | None) -> None:
         """Count a wrong code, recovery code or passkey answer.
@@ -514,9 +515,7 @@ class Throttle:
         Raises:
             StoreUnavailable: The backend could not be reached.
         """
-        now = self.clock()
-        for key, limit in self._factor_keys(account_id, client_address):
-            self.backend.record_failure(key, limit=limit, now=now)
+        self._record_failure(self._factor_keys(account_id, client_address))
 
     def second_factor_succeeded(self, *, account_id: str) -> None:
         """Forget the account's second-factor failures (not the address's).

@@ -143,22 +143,22 @@ class SessionService:
         step: SignInStep = "signed_in"
         if self._gate is not None:
             step = self._gate.step_for(account, provider_mfa=provider_mfa)
-        session.clear()
-        if step == "signed_in":
-            session[ACCOUNT_KEY] = self.stamp(account)
-        elif self._gate is not None:
-            self._gate.hold(session, account, step)
-        cycle_key = getattr(session, "cycle_key", None)
-        if callable(cycle_key):
-            cycle_key()
+        self._fresh_session(session, account, step)
         return step
 
     def _sign_in_after_second_factor(self, session: Session, account: Account) -> None:
         """Sign in for real once the second step passed (`auth.second_factors` only)."""
         if account.disabled:
             raise errors.AccountDisabled
+        self._fresh_session(session, account, "signed_in")
+
+    def _fresh_session(self, session: Session, account: Account, step: SignInStep) -> None:
+        """Clear the session (a new key where it has one), then sign in or hold the step."""
         session.clear()
-        session[ACCOUNT_KEY] = self.stamp(account)
+        if step == "signed_in":
+            session[ACCOUNT_KEY] = self.stamp(account)
+        elif self._gate is not None:
+            self._gate.hold(session, account, step)
         cycle_key = getattr(session, "cycle_key", None)
         if callable(cycle_key):
             cycle_key()
