@@ -339,7 +339,7 @@ class SecondFactorService:
         uri = totp.provisioning_uri(
             secret, account_name=account.display_email, issuer=self._policy.issuer
         )
-        self._keep_enrolment(session, account, kind="totp", value=secret)
+        self._keep_enrolment(session, account.id, kind="totp", value=secret)
         return TotpEnrolment(secret=secret, uri=uri, qr_svg=totp.qr_svg(uri))
 
     def confirm_totp(
@@ -432,7 +432,7 @@ class SecondFactorService:
             display_name=account.name or account.display_email,
             exclude=exclude,
         )
-        self._keep_enrolment(session, account, kind="passkey", value=challenge.hex())
+        self._keep_enrolment(session, account.id, kind="passkey", value=challenge.hex())
         return options
 
     def complete_passkey_registration(
@@ -487,12 +487,7 @@ class SecondFactorService:
                 if record.lookup_key is not None
             ]
         options, challenge = passkeys.authentication_options(rp, allow=allow)
-        expires = self._clock() + _ENROLMENT_LIFETIME
-        session[ENROLMENT_KEY] = self._box.seal(
-            json.dumps(
-                {"k": "assert", "a": owner, "v": challenge.hex(), "e": int(expires.timestamp())}
-            ).encode()
-        )
+        self._keep_enrolment(session, owner, kind="assert", value=challenge.hex())
         return options
 
     def complete_passkey(
@@ -679,9 +674,13 @@ class SecondFactorService:
             raise errors.SignInRequired(detail="the pending sign-in's account changed")
         return account, opened
 
-    def _keep_enrolment(self, session: Session, account: Account, *, kind: str, value: str) -> None:
+    def _keep_enrolment(self, session: Session, account_id: str, *, kind: str, value: str) -> None:
+        """Seal a ceremony in progress into the session: a TOTP secret or a challenge.
+
+        `account_id` is empty for a passwordless passkey sign-in (any account).
+        """
         expires = self._clock() + _ENROLMENT_LIFETIME
-        payload = {"k": kind, "a": account.id, "v": value, "e": int(expires.timestamp())}
+        payload = {"k": kind, "a": account_id, "v": value, "e": int(expires.timestamp())}
         session[ENROLMENT_KEY] = self._box.seal(json.dumps(payload).encode())
 
     def _open_enrolment(self, session: Session, *, kind: str) -> dict[str, Any] | None:
