@@ -288,7 +288,7 @@ def complete_outcome(request: HttpRequest) -> Outcome:
     auth = get_auth()
     outcome = auth.complete(request.GET, session=request.session)
     if outcome.kind == "linked":
-        request.account = auth.sessions.current(request.session)
+        request.account = outcome.account  # the session's own account: a link needs it
     elif outcome.step != "signed_in":
         rotate_token(request)
         request.account = None

@@ -223,7 +223,8 @@ class FlaskAuth:
     def complete_outcome(self) -> Outcome:
         """Finish the flow of the callback request; the session is updated."""
         outcome = self.auth.complete(request.args, session=session)
-        g.account = self.auth.sessions.current(session)
+        # Signed in (or still, after a link) unless a second step is pending: no re-read.
+        g.account = outcome.account if outcome.step == "signed_in" else None
         return outcome
 
     # Per request

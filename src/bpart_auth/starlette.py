@@ -334,7 +334,8 @@ class StarletteAuth:
     async def complete_outcome(self, request: Request) -> Outcome:
         """Finish the flow of the callback request; the session is updated."""
         outcome = await self.auth.complete(request.query_params, session=request.session)
-        request.state.account = await self.auth.sessions.current(request.session)
+        # Signed in (or still, after a link) unless a second step is pending: no re-read.
+        request.state.account = outcome.account if outcome.step == "signed_in" else None
         return outcome
 
     def _provider(self, request: Request, given: ProviderName | None) -> ProviderName:
