@@ -1,7 +1,10 @@
 """One server process of `bench_async`: the FastAPI example on uvicorn, and a loop ticker.
 
 Run as `python -m bench._async_server MODE HASHING DATABASE`; it prints `PORT <n>` when it
-listens on 127.0.0.1 and exits when its stdin closes. MODE is one of:
+listens on 127.0.0.1 and exits when its stdin closes. It runs on the event loop and HTTP
+parser `uvicorn.run` would choose (uvloop and httptools, from `uvicorn[standard]`).
+HASHING is `real` (RFC 9106's 64 MiB), `small` (the same lanes, 32 KiB, 100 passes) or
+`cheap` (the tests'). MODE is one of:
 
 - `async`: examples/fastapi/fastapi_example.py as it is (`async def` routes, `AsyncAuth`
   running the core in worker threads, argon2 under its limiter);
@@ -11,9 +14,10 @@ listens on 127.0.0.1 and exits when its stdin closes. MODE is one of:
   pool) calling the sync `Auth`: the throughput baseline.
 
 Besides the app's own routes it serves, for the benchmark only, under `/__bench/`:
-`mark` (start recording the ticker's lag and reset the peak memory), `report` (the lag
-percentiles and peak memory growth since `mark`), and `authorize?url=` (the fake
-Google's answer for a flow's URL, computed before the timed burst).
+`mark` (collect garbage, start recording the ticker's lag and reset the peak memory),
+`report` (the lag percentiles and peak memory growth since `mark`), and
+`authorize?url=` (the fake Google's answer for a flow's URL, computed before the timed
+burst).
 
 The ticker is a task on the server's own event loop: every millisecond it asks to be
 woken, and records how late it was. A loop blocked by a password hash wakes it late.
@@ -22,6 +26,7 @@ woken, and records how late it was. A loop blocked by a password hash wakes it l
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import statistics
 import sys
@@ -35,7 +40,7 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.middleware.sessions import SessionMiddleware
 
-from bpart_auth import RFC_9106_LOW_MEMORY, Auth, SQLStore
+from bpart_auth import RFC_9106_LOW_MEMORY, Argon2Parameters, Auth, SQLStore
 from bpart_auth.aio import AsyncAuth
 from bpart_auth.starlette import AuthMiddleware
 from bpart_auth.testing import CHEAP_FOR_TESTS, FakeGoogle
@@ -50,6 +55,18 @@ SECRET = "the async benchmark's secret key, 32+ bytes"  # noqa: S105 - a benchma
 ORIGIN = "http://127.0.0.1"  # the app's origin as `Auth` knows it (any port is a client's)
 PASSWORD = "a benchmark passphrase, long enough"  # noqa: S105 - a benchmark's
 TICK = 0.001
+# `small`: argon2 with the same lanes as `real` (so the same lane threads) but 8 KiB a
+# lane: the memory of a sign-in burst without argon2's own. Its 100 passes make a hash
+# slow enough (about 30 ms) that the whole burst waits at once, as with `real`.
+HASHING = {
+    "real": RFC_9106_LOW_MEMORY,
+    "small": Argon2Parameters(
+        time_cost=100,
+        memory_cost=8 * RFC_9106_LOW_MEMORY.parallelism,
+        parallelism=RFC_9106_LOW_MEMORY.parallelism,
+    ),
+    "cheap": CHEAP_FOR_TESTS,
+}
 _T = TypeVar("_T")
 Field = Annotated[str, Form()]
 
@@ -64,8 +81,9 @@ class _Ticker:
     async def run(self) -> None:
         while True:
             start = time.perf_counter()
+            counted = self.recording  # a tick begun before `mark` is not the burst's
             await asyncio.sleep(TICK)
-            if self.recording:
+            if counted and self.recording:
                 self.lags.append(max(0.0, time.perf_counter() - start - TICK))
 
 
@@ -151,7 +169,7 @@ def build(mode: str, hashing: str, database: str, google: FakeGoogle) -> tuple[F
         secret_key=SECRET,
         providers=[google.provider()],
         redirect_uri=f"{ORIGIN}/auth/callback",
-        password_hashing=RFC_9106_LOW_MEMORY if hashing == "real" else CHEAP_FOR_TESTS,
+        password_hashing=HASHING[hashing],
     )
     if mode == "sync":
         return _sync_app(auth), auth
@@ -176,13 +194,14 @@ def _run_inline(async_auth: AsyncAuth) -> None:
 
 
 def add_bench_routes(
-    app: FastAPI, ticker: _Ticker, memory: _PeakMemory, google: FakeGoogle, bound: float
+    app: FastAPI, ticker: _Ticker, memory: _PeakMemory, google: FakeGoogle, async_auth: AsyncAuth
 ) -> None:
     @app.post("/__bench/mark")
     async def mark() -> JSONResponse:
+        gc.collect()  # the last burst's cycles: freed here, not in the middle of this one
+        memory.reset()
         ticker.lags.clear()
         ticker.recording = True
-        memory.reset()
         return JSONResponse({})
 
     @app.get("/__bench/report")
@@ -196,8 +215,13 @@ def add_bench_routes(
                 "p50": statistics.median(lags),
                 "p99": p99,
                 "max": lags[-1],
+                "lags": lags,
                 "memory_growth": memory.peak - memory.base,
-                "bound": bound,
+                "bound": async_auth.peak_password_memory,
+                # argon2's blocks alone: tokens x memory_cost
+                "blocks": async_auth.password_limiter.total_tokens
+                * async_auth.sync.password_hashing.memory_cost
+                * 1024,
             }
         )
 
@@ -213,7 +237,7 @@ async def serve(mode: str, hashing: str, database: str) -> None:
         auth.create_account(email="bench@example.com", password=PASSWORD)
         async_auth = _find_async_auth(app) if mode != "sync" else AsyncAuth(auth)
         ticker, memory = _Ticker(), _PeakMemory()
-        add_bench_routes(app, ticker, memory, google, async_auth.peak_password_memory)
+        add_bench_routes(app, ticker, memory, google, async_auth)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off")
         server = uvicorn.Server(config)
         ticking = asyncio.get_running_loop().create_task(ticker.run())
@@ -232,5 +256,11 @@ async def _stop_on_eof(server: uvicorn.Server) -> None:
     server.should_exit = True
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop `uvicorn.run` would use here: uvloop when it is installed."""
+    return uvicorn.Config(app=None, loop="auto").get_loop_factory()  # type: ignore[arg-type]
+
+
 if __name__ == "__main__":
-    asyncio.run(serve(*sys.argv[1:4]))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(serve(*sys.argv[1:4]))

@@ -7,6 +7,7 @@ in test_session_core.py, test_invites_linking.py and test_google.py (`facade`).
 from __future__ import annotations
 
 import inspect
+import os
 import subprocess
 import sys
 import threading
@@ -84,6 +85,7 @@ class Argon2Probe:
         self.release.set()
         self.wait_for_two = False
         self.two_timeout = 0.5  # how long a call inside waits for a second one
+        self.threads = set()  # (name, nice value) of the threads argon2 ran on
         self._changed = threading.Condition()
         for name in ("hash", "verify"):
             monkeypatch.setattr(argon2.PasswordHasher, name, self._wrap(name))
@@ -92,6 +94,7 @@ class Argon2Probe:
         original = getattr(argon2.PasswordHasher, name)
 
         def probed(hasher, *args, **kwargs):
+            self.threads.add((threading.current_thread().name, _niceness()))
             with self._changed:
                 self.inside += 1
                 self.calls += 1
@@ -108,6 +111,11 @@ class Argon2Probe:
                     self.inside -= 1
 
         return probed
+
+
+def _niceness():
+    """The calling thread's nice value (Linux keeps one per thread)."""
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
 @pytest.fixture
@@ -217,7 +225,8 @@ def test_the_default_limiter_and_its_memory_bound(sync_auth):
     async_auth = AsyncAuth(sync_auth, password_memory_budget=MiB)
     tokens = password_capacity(CHEAP_FOR_TESTS, memory_budget=MiB)
     assert async_auth.password_limiter.total_tokens == tokens
-    assert async_auth.peak_password_memory == tokens * CHEAP_FOR_TESTS.memory_cost * 1024
+    footprint = (CHEAP_FOR_TESTS.memory_cost + 4 + 16 * CHEAP_FOR_TESTS.parallelism) * 1024
+    assert async_auth.peak_password_memory == tokens * footprint
     assert async_auth.sync is sync_auth
 
 
@@ -453,6 +462,48 @@ async def test_callbacks_run_in_the_worker_thread_and_can_reach_the_loop(sync_au
     assert len(seen) == 1
     assert seen[0][0] == "ann@example.com"
     assert seen[0][1] != loop_thread
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(sys.platform != "linux", reason="only Linux keeps a nice value per thread")
+async def test_argon2_runs_at_a_lower_priority_and_the_rest_of_the_call_does_not(sync_auth, probe):
+    async_auth = AsyncAuth(sync_auth)
+    app = _niceness()
+    events = []
+    async_auth.on(
+        "signed_in", lambda _: events.append((threading.current_thread().name, _niceness()))
+    )
+    await async_auth.create_account(email="ann@example.com", password=PASSWORD)
+    await async_auth.sign_in_with_password("ann@example.com", PASSWORD)
+    with pytest.raises(InvalidCredentials):
+        await async_auth.sign_in_with_password("nobody@example.com", PASSWORD)  # the dummy
+    assert probe.calls == 3
+    names = {name for name, _ in probe.threads}
+    assert all(name.startswith("bpart_auth-passwords") for name in names), names
+    assert {nice for _, nice in probe.threads} == {min(19, app + 10)}
+    # The store and the events stay on anyio's worker thread, at the app's priority.
+    [(event_thread, event_nice)] = events
+    assert not event_thread.startswith("bpart_auth-passwords")
+    assert event_nice == app
+    assert _niceness() == app  # the loop's thread is untouched
+
+
+@pytest.mark.anyio
+async def test_with_niceness_0_argon2_runs_on_the_worker_thread_at_the_app_priority(
+    sync_auth, probe
+):
+    async_auth = AsyncAuth(sync_auth, password_niceness=0)
+    await async_auth.create_account(email="ann@example.com", password=PASSWORD)
+    assert probe.calls == 1
+    [(name, nice)] = probe.threads
+    assert not name.startswith("bpart_auth-passwords")
+    assert nice == _niceness()
+
+
+@pytest.mark.parametrize("niceness", [-1, 20, True, 2.5, "10", None])
+def test_a_niceness_outside_0_to_19_is_refused(sync_auth, niceness):
+    with pytest.raises(ConfigurationError, match="password_niceness"):
+        AsyncAuth(sync_auth, password_niceness=niceness)
 
 
 def test_other_calls_run_one_per_core_by_default_or_under_the_given_limiter(sync_auth):

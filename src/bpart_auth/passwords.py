@@ -26,8 +26,10 @@ import contextlib
 import re
 import secrets
 import unicodedata
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from functools import partial
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import argon2
 import idna
@@ -55,7 +57,8 @@ from bpart_auth.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
+    from concurrent.futures import Executor
 
 __all__ = [
     "CHEAP_FOR_TESTS",
@@ -253,6 +256,33 @@ def _scheme(password_hash: str) -> str:
     return "unrecognised"
 
 
+_R = TypeVar("_R")
+_ARGON2_THREADS: ContextVar[Executor | None] = ContextVar("bpart_auth_argon2_threads", default=None)
+
+
+@contextlib.contextmanager
+def argon2_runs_on(threads: Executor) -> Iterator[None]:
+    """While this is open, this context's argon2 computations run on `threads`.
+
+    The calling thread waits for each one; everything around them (the store, the
+    events) stays on the calling thread. `AsyncAuth` uses it to run argon2 on
+    threads of a lower CPU priority. Internal: not part of the public API.
+    """
+    token = _ARGON2_THREADS.set(threads)
+    try:
+        yield
+    finally:
+        _ARGON2_THREADS.reset(token)
+
+
+def _argon2(computation: Callable[[], _R]) -> _R:
+    """Run one argon2 computation here, or on the threads `argon2_runs_on` gave."""
+    threads = _ARGON2_THREADS.get()
+    if threads is None:
+        return computation()
+    return threads.submit(computation).result()
+
+
 class PasswordHasher:
     """Hashes and verifies passwords with argon2id (via argon2-cffi).
 
@@ -323,7 +353,7 @@ class PasswordHasher:
         """
         normalized = normalize_password(password)
         try:
-            return self._hasher.hash(normalized)
+            return _argon2(partial(self._hasher.hash, normalized))
         except HashingError as exc:
             raise AuthError(detail=f"argon2 could not hash: {exc}") from exc
 
@@ -404,7 +434,7 @@ class PasswordHasher:
         if version not in _VERIFIABLE_VERSIONS:
             raise UnsupportedPasswordHash(detail=f"argon2id version {version} is unknown")
         try:
-            return self._hasher.verify(password_hash, normalized)
+            return _argon2(partial(self._hasher.verify, password_hash, normalized))
         except VerifyMismatchError:
             return False
         except (VerificationError, InvalidHashError) as exc:
