@@ -264,9 +264,8 @@ class AsyncAuth:
         thread_limiter: Limits the other calls running at once. By default one per
             core: they are mostly Python (SQL, JSON, the token exchange), and more
             threads than cores only take turns at the GIL, which also delays the event
-            loop (with anyio's default of 40, a burst of 50 callbacks delayed the loop
-            by 29 ms at the 99th percentile; with 2, by 6 ms, and finished sooner).
-            Give a larger one when the store is slow to answer (a distant database).
+            loop (with anyio's default of 40 threads, a burst of callbacks delayed
+            the loop several times longer, and finished later). Give a larger one when the store is slow to answer (a distant database).
         password_niceness: On Linux, argon2 runs on threads of its own that many
             nice steps below the app's (10 by default; at most 19), and its lane
             threads inherit it: while hashes fill every core, the event loop still
