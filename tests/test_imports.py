@@ -140,3 +140,14 @@ def test_a_lazy_name_is_the_class_of_its_module():
     assert MicrosoftProvider is microsoft.MicrosoftProvider
     with pytest.raises(AttributeError, match="NoSuchProvider"):
         _ = __import__("bpart_auth").NoSuchProvider
+
+
+def test_dir_lists_the_names_loaded_on_first_use():
+    modules = loaded_after(
+        """
+        import bpart_auth
+        names = dir(bpart_auth)
+        assert {"GoogleProvider", "MicrosoftProvider", "SQLStore", "Auth"} <= set(names), names
+        """
+    )
+    assert among(modules, PROVIDER_STACK) == set()  # listing a name does not load it

@@ -228,3 +228,8 @@ def __getattr__(name: str) -> typing.Any:  # noqa: ANN401 - module attributes of
 
         return MicrosoftProvider
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The names loaded on first use are listed too, as the others (tab completion).
+    return sorted({*globals(), *__all__})
