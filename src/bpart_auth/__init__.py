@@ -89,8 +89,6 @@ from bpart_auth.models import (
 )
 from bpart_auth.passwords import RFC_9106_LOW_MEMORY, Argon2Parameters, PasswordPolicy
 from bpart_auth.providers.base import Provider
-from bpart_auth.providers.google import GoogleProvider
-from bpart_auth.providers.microsoft import MicrosoftProvider
 from bpart_auth.services.invites import InviteService
 from bpart_auth.services.passwords import PasswordService
 from bpart_auth.services.second_factors import SecondFactorPolicy, SecondFactorService
@@ -105,6 +103,8 @@ from bpart_auth.store.base import (
 from bpart_auth.store.memory import MemoryStore
 
 if typing.TYPE_CHECKING:
+    from bpart_auth.providers.google import GoogleProvider
+    from bpart_auth.providers.microsoft import MicrosoftProvider
     from bpart_auth.store._sql_throttle import SQLThrottle
     from bpart_auth.store.sql import SQLStore
 
@@ -217,4 +217,19 @@ def __getattr__(name: str) -> typing.Any:  # noqa: ANN401 - module attributes of
         from bpart_auth.store._sql_throttle import SQLThrottle  # noqa: PLC0415
 
         return SQLThrottle
+    # The providers need requests, requests-oauthlib and (Microsoft) msal: an app that
+    # signs in with passwords only never imports them.
+    if name == "GoogleProvider":
+        from bpart_auth.providers.google import GoogleProvider  # noqa: PLC0415
+
+        return GoogleProvider
+    if name == "MicrosoftProvider":
+        from bpart_auth.providers.microsoft import MicrosoftProvider  # noqa: PLC0415
+
+        return MicrosoftProvider
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The names loaded on first use are listed too, as the others (tab completion).
+    return sorted({*globals(), *__all__})

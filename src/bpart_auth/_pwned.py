@@ -14,13 +14,14 @@ import logging
 import math
 import re
 from http import HTTPStatus
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
-
-import requests
 
 from bpart_auth._version import __version__
 from bpart_auth.errors import ConfigurationError, PasswordBreached, PasswordCheckUnavailable
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["PwnedPasswords"]
 
@@ -107,6 +108,8 @@ class PwnedPasswords:
             raise ConfigurationError(
                 detail=f"if_unavailable must be 'allow' or 'refuse', got {if_unavailable!r}"
             )
+        import requests  # noqa: PLC0415 - only an app that checks breaches pays for it
+
         if session is None:
             session = requests.Session()
         elif not isinstance(session, requests.Session):
@@ -173,6 +176,8 @@ class PwnedPasswords:
 
     def _range(self, prefix: str) -> str:
         """The service's answer for one prefix, read to at most 1 MiB."""
+        import requests  # noqa: PLC0415 - __init__ loaded it
+
         url = self.url.format(prefix=prefix)
         headers = {"Add-Padding": "true", "User-Agent": f"bpart_auth/{__version__}"}
         try:

@@ -40,15 +40,12 @@ import re
 import secrets
 from typing import TYPE_CHECKING, Final
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from bpart_auth.errors import ConfigurationError, InvalidInput
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     from bpart_auth.errors import AuthError
 
@@ -87,6 +84,12 @@ def secret_key_bytes(secret: str | bytes, name: str) -> bytes:
 
 
 def _derive(secret: bytes, purpose: bytes) -> AESGCM:
+    # cryptography is imported by the first box made, not by `import bpart_auth`: an
+    # app without a secret_key never needs it.
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF  # noqa: PLC0415
+
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
     return AESGCM(key)
 
@@ -190,6 +193,8 @@ class SecretBox:
         data = self._decode(sealed[len(_PREFIX) :])
         if len(data) <= _NONCE_BYTES + _TAG_BYTES:
             raise self._refuse("malformed: truncated")
+        from cryptography.exceptions import InvalidTag  # noqa: PLC0415 - _derive loaded it
+
         nonce, ciphertext = data[:_NONCE_BYTES], data[_NONCE_BYTES:]
         for opener in self._openers:
             try:
