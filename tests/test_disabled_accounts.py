@@ -141,14 +141,10 @@ def new_recovery_codes(w, _):
     )
 
 
-def signed_in_at(w):
-    return w.auth.get_account(w.ann_id).credentials_changed_at
-
-
 ROWS = [
     pytest.param(
         nothing,
-        lambda w, _: w.auth.sign_in_with_password(EMAIL, PASSWORD),
+        lambda w, _: w.auth.passwords.sign_in(EMAIL, PASSWORD),
         "account_disabled",
         id="password-sign-in",
     ),
@@ -246,12 +242,6 @@ ROWS = [
     # The store itself, below any service: no new way in, checked in its transaction.
     pytest.param(nothing, add_second_factor, "account_disabled", id="store-add-second-factor"),
     pytest.param(nothing, new_recovery_codes, "account_disabled", id="store-new-recovery-codes"),
-    pytest.param(
-        signed_in_at,
-        lambda w, at: w.auth.session_account(w.ann_id, signed_in_at=at),
-        None,
-        id="session-account",
-    ),
 ]
 
 
@@ -290,7 +280,7 @@ def test_enabling_again_restores_sign_in_and_nothing_that_died(world):
     enabled = world.auth.enable_account(world.ann_id)
 
     assert not enabled.disabled
-    assert world.auth.sign_in_with_password(EMAIL, PASSWORD).id == world.ann_id
+    assert world.auth.passwords.sign_in(EMAIL, PASSWORD).id == world.ann_id
     start = world.auth.begin_sign_in("microsoft")
     outcome = world.complete(start, world.microsoft.authorize(start.url, oid=OID))
     assert outcome.account.id == world.ann_id

@@ -205,9 +205,9 @@ def only_auth_errors(world: World, call: Any) -> None:
 # Each entry point with the argument the request controls. `value` replaces it.
 
 ENTRY_POINTS: dict[str, Any] = {
-    "sign_in.email": lambda w, v: w.auth.sign_in_with_password(v, PASSWORD),
-    "sign_in.password": lambda w, v: w.auth.sign_in_with_password("boss@example.com", v),
-    "sign_in.client_address": lambda w, v: w.auth.sign_in_with_password(
+    "sign_in.email": lambda w, v: w.auth.passwords.sign_in(v, PASSWORD),
+    "sign_in.password": lambda w, v: w.auth.passwords.sign_in("boss@example.com", v),
+    "sign_in.client_address": lambda w, v: w.auth.passwords.sign_in(
         "boss@example.com", "wrong password, surely", client_address=v
     ),
     "begin_reset.email": lambda w, v: w.auth.passwords.begin_reset(v),

@@ -155,8 +155,8 @@ def _auth(store: SQLStore) -> Auth:
 # What an app calls on `Auth`, the ones every request or form makes.
 AUTH_CALLS = [
     pytest.param(
-        lambda store: _auth(store).sign_in_with_password("a@example.com", PASSWORD),
-        id="sign_in_with_password",
+        lambda store: _auth(store).passwords.sign_in("a@example.com", PASSWORD),
+        id="passwords.sign_in",
     ),
     pytest.param(
         lambda store: _auth(store).sessions.account(f"{NOW.isoformat()} {SOME_ID}"),
@@ -347,7 +347,7 @@ def test_auth_on_a_database_gone_after_first_use_is_store_unavailable(going_away
             call(store)
         assert_unavailable(caught)
     bring_back()
-    assert auth.sign_in_with_password("a@example.com", PASSWORD) == account
+    assert auth.passwords.sign_in("a@example.com", PASSWORD) == account
     assert auth.sessions.account(auth.sessions.stamp(account)) == account
     assert store.find_account_by_email("new@example.com") is None
     assert auth.invites.pending() == []
@@ -364,4 +364,4 @@ def test_an_invite_survives_an_outage_of_its_database(moved_sqlite):
     assert auth.invites.pending() == [invite]
     account = auth.invites.accept_with_password(token, password=PASSWORD)
     assert account.email == "new@example.com"
-    assert auth.sign_in_with_password("new@example.com", PASSWORD) == account
+    assert auth.passwords.sign_in("new@example.com", PASSWORD) == account

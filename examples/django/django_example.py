@@ -109,7 +109,7 @@ def login(request):
         return render(request, "login")
     email, password = request.POST.get("email", ""), request.POST.get("password", "")
     address = request.META.get("REMOTE_ADDR")
-    account = get_auth().sign_in_with_password(email, password, client_address=address)
+    account = get_auth().passwords.sign_in(email, password, client_address=address)
     return bpart.sign_in(request, account)
 
 

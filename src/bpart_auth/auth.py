@@ -98,8 +98,8 @@ class Auth:
         >>> auth = Auth(MemoryStore(), password_hashing=CHEAP_FOR_TESTS)
         >>> admin = auth.create_account(email="Boss@Example.com",
         ...                             password="correct horse battery staple")
-        >>> auth.sign_in_with_password("boss@example.com",
-        ...                            "correct horse battery staple") == admin
+        >>> auth.passwords.sign_in("boss@example.com",
+        ...                        "correct horse battery staple") == admin
         True
     """
 
@@ -270,34 +270,6 @@ class Auth:
             raise errors.AccountNotFound
         return account
 
-    def session_account(self, account_id: str, *, signed_in_at: datetime) -> Account | None:
-        """The account of a session, or None when the session must end.
-
-        Prefer `auth.sessions.current(session)`, which keeps its own stamp in the
-        app's session and compares it exactly, so no clock is involved. This is the
-        same check on two values, for an app that keeps sessions some other way.
-        Call it on every request with the account id and the time the session
-        signed in (from `outcome.account.credentials_changed_at` or this `Auth`'s
-        clock, never the app's own clock). None when the account is gone, disabled,
-        or its credentials (password, linked identities) changed after
-        `signed_in_at`. After the user's own change (a new password, a link or an
-        unlink), store the account's new `credentials_changed_at` as the session's
-        `signed_in_at`, so only the other sessions end.
-
-        Examples:
-            >>> from bpart_auth import Auth, MemoryStore
-            >>> auth = Auth(MemoryStore())
-            >>> ann = auth.create_account(email="ann@example.com")
-            >>> auth.session_account(ann.id, signed_in_at=ann.credentials_changed_at) == ann
-            True
-            >>> auth.session_account("no-such-id", signed_in_at=ann.created_at) is None
-            True
-        """
-        account = self._store.get_account(account_id)
-        if account is None or account.disabled or account.credentials_changed_at > signed_in_at:
-            return None
-        return account
-
     def disable_account(self, account_id: str) -> Account:
         """Disable an account: it can do nothing until enabled again.
 
@@ -340,14 +312,6 @@ class Auth:
             (True, False)
         """
         return self._store.update_account(account_id, disabled=False)
-
-    # Passwords
-
-    def sign_in_with_password(
-        self, email: str, password: str, *, client_address: str | None = None
-    ) -> Account:
-        """Sign in with email and password (see `PasswordService.sign_in`)."""
-        return self.passwords.sign_in(email, password, client_address=client_address)
 
     # Redirect flows
 

@@ -173,7 +173,7 @@ class _Views:
     def login(self) -> str | BaseResponse:
         if request.method == "GET":
             return render_template("login.html")
-        account = self.auth.sign_in_with_password(
+        account = self.auth.passwords.sign_in(
             request.form.get("email", ""),
             request.form.get("password", ""),
             client_address=request.remote_addr,
