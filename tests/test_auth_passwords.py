@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import pickle
+import typing
 from datetime import datetime, timedelta, timezone
 
 import argon2
@@ -10,6 +14,7 @@ import pytest
 from bpart_auth import (
     AccountDisabled,
     Auth,
+    EventKind,
     InvalidCredentials,
     InvalidResetToken,
     MemoryStore,
@@ -18,6 +23,7 @@ from bpart_auth import (
     PasswordTooLong,
     PasswordTooShort,
     ResetTokenExpired,
+    SQLStore,
     TooManyAttempts,
     UnsupportedPasswordHash,
 )
@@ -120,10 +126,16 @@ def test_sign_in(auth, ann):
     assert auth.passwords.sign_in("  ANN@example.com", PASSWORD) == ann
 
 
+def stored_hash(store, account):
+    found = store.find_password_hash(account.email)
+    assert found[0].id == account.id
+    return found[1]
+
+
 def test_create_account_stores_a_hash_not_the_password(auth, store, ann):
-    stored = store.get_account(ann.id)
-    assert stored.password_hash.startswith("$argon2id$")
-    assert PASSWORD not in stored.password_hash
+    stored = stored_hash(store, ann)
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
 
 
 @pytest.mark.parametrize(
@@ -236,7 +248,7 @@ def test_disabled_account_is_refused_only_after_the_password_checks_out(auth, an
 
 
 def test_outdated_parameters_are_rehashed_on_sign_in(store, clock, ann):
-    old_hash = store.get_account(ann.id).password_hash
+    old_hash = stored_hash(store, ann)
     stronger = Argon2Parameters(
         time_cost=CHEAP_FOR_TESTS.time_cost + 1,
         memory_cost=CHEAP_FOR_TESTS.memory_cost,
@@ -246,26 +258,25 @@ def test_outdated_parameters_are_rehashed_on_sign_in(store, clock, ann):
     )
     upgraded = make_auth(store, clock, hashing=stronger)
     signed_in = upgraded.passwords.sign_in("ann@example.com", PASSWORD)
-    new_hash = store.get_account(ann.id).password_hash
+    new_hash = stored_hash(store, ann)
     assert new_hash != old_hash
     assert f"t={stronger.time_cost}" in new_hash
-    assert signed_in.password_hash == new_hash
-    assert signed_in.credentials_changed_at == ann.credentials_changed_at
+    assert signed_in == ann  # not a credential change: the same account, sessions live
     # Signing in again finds nothing to upgrade.
     upgraded.passwords.sign_in("ann@example.com", PASSWORD)
-    assert store.get_account(ann.id).password_hash == new_hash
+    assert stored_hash(store, ann) == new_hash
 
 
 def test_current_parameters_are_not_rehashed(auth, store, ann):
-    before = store.get_account(ann.id).password_hash
+    before = stored_hash(store, ann)
     auth.passwords.sign_in("ann@example.com", PASSWORD)
-    assert store.get_account(ann.id).password_hash == before
+    assert stored_hash(store, ann) == before
 
 
 def test_the_default_parameters_hash_and_verify(store, clock):
     auth = Auth(store, clock=clock)  # RFC 9106 low-memory: t=3, m=64 MiB, p=4
     account = auth.create_account(email="ann@example.com", password=PASSWORD)
-    assert account.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert stored_hash(store, account).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert auth.passwords.sign_in("ann@example.com", PASSWORD) == account
 
 
@@ -502,3 +513,41 @@ def test_a_session_stamp_ends_with_a_credential_change(auth, clock, ann):
     assert auth.sessions.account(auth.sessions.stamp(changed)) == changed
     auth.disable_account(ann.id)
     assert auth.sessions.account(auth.sessions.stamp(changed)) is None
+
+
+def _every_event(auth):
+    events = []
+    for kind in typing.get_args(EventKind):
+        auth.on(kind, events.append)
+    return events
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_no_account_handed_out_carries_its_password_hash(kind, clock, tmp_path):
+    store = (
+        MemoryStore()
+        if kind == "memory"
+        else SQLStore(f"sqlite:///{tmp_path / 'auth.db'}", create_schema=True)
+    )
+    auth = make_auth(store, clock)
+    events = _every_event(auth)
+    accounts = [auth.create_account(email="ann@example.com", password=PASSWORD)]
+    accounts.append(auth.passwords.sign_in("ann@example.com", PASSWORD))
+    accounts.append(auth.passwords.change(accounts[0].id, current=PASSWORD, new=NEW_PASSWORD))
+    token = auth.passwords.begin_reset("ann@example.com")
+    accounts.append(auth.passwords.complete_reset(token, new_password=PASSWORD))
+    accounts.append(auth.get_account(accounts[0].id))
+    accounts.extend(event.account for event in events)
+    secret = stored_hash(store, accounts[0])
+    assert secret.startswith("$argon2id$")
+    assert {event.kind for event in events} == {"signed_in", "password_changed"}
+    for account in accounts:
+        assert account.has_password
+        copies = [copy.copy(account), copy.deepcopy(account), dataclasses.replace(account)]
+        shown = [repr(account), repr(dataclasses.asdict(account)), *map(repr, copies)]
+        assert not any("argon2" in text or secret in text for text in shown)
+        assert b"argon2" not in pickle.dumps(account)
+        assert "password_hash" not in {f.name for f in dataclasses.fields(account)}
+    for event in events:
+        assert "argon2" not in repr(event)
+        assert "argon2" not in repr(dataclasses.asdict(event))

@@ -33,6 +33,7 @@ SOME_ID = str(uuid.uuid4())
 STORE_CALLS = [
     pytest.param(lambda store: store.get_account(SOME_ID), id="get_account"),
     pytest.param(lambda store: store.find_account_by_email("a@example.com"), id="by_email"),
+    pytest.param(lambda store: store.find_password_hash("a@example.com"), id="password_hash"),
     pytest.param(lambda store: store.find_account_by_identity(google("g")), id="by_identity"),
     pytest.param(lambda store: store.list_identities(SOME_ID), id="list_identities"),
     pytest.param(lambda store: store.find_invite(token_hash("i")), id="find_invite"),

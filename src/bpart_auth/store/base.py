@@ -96,6 +96,15 @@ class AccountRecords(Protocol):
         """The account with this email (normalised first), or None."""
         ...
 
+    def find_password_hash(self, email: str) -> tuple[Account, str | None] | None:
+        """The account with this email (normalised first) and its password hash, or None.
+
+        The only way a hash leaves the store (`Account` carries `has_password`, never
+        the hash), for password sign-in and change: one read, so a sign-in costs the
+        same store work whether or not the account has a password.
+        """
+        ...
+
     def update_account(
         self,
         account_id: str,
