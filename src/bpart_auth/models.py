@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 from bpart_auth._email import display_email
 from bpart_auth.errors import InvalidInput
@@ -32,8 +32,8 @@ __all__ = [
     "VerifiedIdentity",
 ]
 
-ProviderName = Literal["google", "microsoft"]
-"""The identity providers bpart_auth speaks to."""
+ProviderName: TypeAlias = str
+"""A provider's name: `"google"`, `"microsoft"`, or a third-party `Provider`'s own."""
 
 OutcomeKind = Literal["signed_in", "linked", "registered"]
 
@@ -138,8 +138,10 @@ class Identity:
     Identity is (provider, issuer, subject), never an email address.
 
     Attributes:
-        provider: `"google"` or `"microsoft"`.
-        issuer: Google: its issuer; Microsoft: the tenant id (`tid`).
+        provider: The provider's name: `"google"`, `"microsoft"`, or a third-party
+            `Provider`'s.
+        issuer: Google: its issuer; Microsoft: the tenant id (`tid`); another
+            provider: its issuer.
         subject: Google: `sub`; Microsoft: the object id (`oid`).
 
     Examples:
