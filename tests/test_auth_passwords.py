@@ -488,7 +488,7 @@ def test_per_address_limit(store, clock):
 
 @pytest.mark.redis
 def test_two_app_instances_share_the_limit_on_redis(store, clock, redis_client, redis_prefix):
-    from bpart_auth import RedisThrottle  # noqa: PLC0415 - needs the redis extra
+    from bpart_auth.throttling import RedisThrottle  # noqa: PLC0415 - needs the redis extra
 
     def instance():
         backend = RedisThrottle(redis_client, prefix=redis_prefix)

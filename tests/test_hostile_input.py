@@ -23,10 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from bpart_auth import Auth, AuthError, FailureLimit, MemoryStore, MemoryThrottle, Throttle
+from bpart_auth import Auth, AuthError, FailureLimit, MemoryStore, Throttle
 from bpart_auth.services.sessions import ACCOUNT_KEY, FLOWS_KEY
 from bpart_auth.store.sql import SQLStore
 from bpart_auth.testing import CHEAP_FOR_TESTS
+from bpart_auth.throttling import MemoryThrottle
 
 SECRET = "a unit-test secret key of 32+ bytes"
 CALLBACK = "https://backoffice.test/auth/callback"

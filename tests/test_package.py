@@ -32,7 +32,7 @@ def test_all_lists_exactly_the_public_names():
         for name, value in vars(bpart_auth).items()
         if not name.startswith("_") and not inspect.ismodule(value)  # submodules are not API
     }
-    lazy = {"SQLStore", "SQLThrottle"}  # loaded on first use: it needs the `sql` extra
+    lazy = {"SQLStore"}  # loaded on first use: it needs the `sql` extra
     assert set(bpart_auth.__all__) == public | {"__version__"} | lazy
     for name in bpart_auth.__all__:
         assert getattr(bpart_auth, name) is not None

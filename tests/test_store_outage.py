@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy.engine import make_url
 
-from bpart_auth import Auth, StoreGuard, Throttle, errors
+from bpart_auth import Auth, Throttle, errors
+from bpart_auth.guards import StoreGuard
 from bpart_auth.store._sql_throttle import SQLThrottle
 from bpart_auth.store.sql import SQLStore
 from bpart_auth.testing import CHEAP_FOR_TESTS

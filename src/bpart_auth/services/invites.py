@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from bpart_auth.services.sessions import Session, SessionService
     from bpart_auth.store.base import AccountStore
 
+__all__ = ["InviteService"]
+
 DEFAULT_INVITE_LIFETIME: Final = timedelta(days=7)
 
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from bpart_auth.passwords import PasswordHasher, PasswordPolicy
     from bpart_auth.store.base import AccountStore
 
+__all__ = ["PasswordService"]
+
 DEFAULT_RESET_LIFETIME = timedelta(minutes=30)
 
 # What an unusable password (wrong type, over-long, a lone surrogate) is verified as,

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from bpart_auth.services.second_factors import SecondFactorGate
     from bpart_auth.store.base import AccountStore
 
+__all__ = ["SessionService"]
+
 Session = MutableMapping[str, Any]
 """The app's session: any mutable mapping (Flask's, Django's and Starlette's all are).
 
