@@ -145,7 +145,7 @@ def _sync_app(auth: Auth) -> FastAPI:
 
     @app.post("/login")
     def login(request: Request, email: Field, password: Field) -> RedirectResponse:
-        account = auth.sign_in_with_password(email, password, client_address="127.0.0.1")
+        account = auth.passwords.sign_in(email, password, client_address="127.0.0.1")
         auth.sessions.sign_in(request.session, account)
         return RedirectResponse("/", 303)
 

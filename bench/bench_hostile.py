@@ -54,7 +54,7 @@ def hostile(size: int, *, suffix: str = "") -> str:
 
 def _refused(auth: Auth, email: str, password: str) -> None:
     try:
-        auth.sign_in_with_password(email, password)
+        auth.passwords.sign_in(email, password)
     except InvalidCredentials:
         return
     raise AssertionError("the sign-in should be refused as wrong credentials")
@@ -94,12 +94,12 @@ def benchmarks(scale: Scale) -> Iterator[Case]:
         }
         try:
             yield Case(
-                name=f"sign_in_with_password, {value} password [{argon2}]",
+                name=f"passwords.sign_in, {value} password [{argon2}]",
                 subject=lambda: _refused(auth, EMAIL, password),
                 **common,  # type: ignore[arg-type]
             )
             yield Case(
-                name=f"sign_in_with_password, {value} email [{argon2}]",
+                name=f"passwords.sign_in, {value} email [{argon2}]",
                 subject=lambda: _refused(auth, email, WRONG),
                 **common,  # type: ignore[arg-type]
             )

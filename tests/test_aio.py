@@ -250,7 +250,7 @@ async def test_the_loop_runs_while_a_password_is_checked(sync_auth, probe):
     probe.entered.clear()
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(tick)
-        account = await async_auth.sign_in_with_password("ann@example.com", PASSWORD)
+        account = await async_auth.passwords.sign_in("ann@example.com", PASSWORD)
     assert account.email == "ann@example.com"
     assert ticks_while_inside == [1, 1, 1]  # the ticker ran while argon2 held the sign-in
 
@@ -261,9 +261,6 @@ async def test_the_loop_runs_while_a_password_is_checked(sync_auth, probe):
 # Each call is made twice at once, the n-th one on user n (a reset kills its
 # account's other tokens, a change needs the current password).
 HASHING_CALLS = {
-    "sign_in_with_password": lambda auth, ctx, n: auth.sign_in_with_password(
-        ctx["users"][n].email, PASSWORD
-    ),
     "passwords.sign_in": lambda auth, ctx, n: auth.passwords.sign_in(
         ctx["users"][n].email, PASSWORD
     ),
@@ -324,7 +321,7 @@ async def test_with_two_tokens_two_sign_ins_do_overlap(sync_auth, probe):
     async_auth = AsyncAuth(sync_auth, password_limiter=anyio.CapacityLimiter(2))
     context = await _context(async_auth)
     probe.peak, probe.wait_for_two, probe.two_timeout = 0, True, 10
-    await _twice(HASHING_CALLS["sign_in_with_password"], async_auth, context)
+    await _twice(HASHING_CALLS["passwords.sign_in"], async_auth, context)
     assert probe.peak == 2
 
 
@@ -355,7 +352,7 @@ def _flow_without_session(auth):
 
 ERRORS = [
     pytest.param(
-        lambda auth: auth.sign_in_with_password("ann@example.com", "wrong password"),
+        lambda auth: auth.passwords.sign_in("ann@example.com", "wrong password"),
         InvalidCredentials,
         id="wrong-password",
     ),
@@ -457,7 +454,7 @@ async def test_callbacks_run_in_the_worker_thread_and_can_reach_the_loop(sync_au
 
     async_auth.on("signed_in", on_signed_in)
     await async_auth.create_account(email="ann@example.com", password=PASSWORD)
-    await async_auth.sign_in_with_password("ann@example.com", PASSWORD)
+    await async_auth.passwords.sign_in("ann@example.com", PASSWORD)
     assert notified.is_set()
     assert len(seen) == 1
     assert seen[0][0] == "ann@example.com"
@@ -474,9 +471,9 @@ async def test_argon2_runs_at_a_lower_priority_and_the_rest_of_the_call_does_not
         "signed_in", lambda _: events.append((threading.current_thread().name, _niceness()))
     )
     await async_auth.create_account(email="ann@example.com", password=PASSWORD)
-    await async_auth.sign_in_with_password("ann@example.com", PASSWORD)
+    await async_auth.passwords.sign_in("ann@example.com", PASSWORD)
     with pytest.raises(InvalidCredentials):
-        await async_auth.sign_in_with_password("nobody@example.com", PASSWORD)  # the dummy
+        await async_auth.passwords.sign_in("nobody@example.com", PASSWORD)  # the dummy
     assert probe.calls == 3
     names = {name for name, _ in probe.threads}
     assert all(name.startswith("bpart_auth-passwords") for name in names), names

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import pickle
+import typing
 from datetime import datetime, timedelta, timezone
 
 import argon2
@@ -10,6 +14,7 @@ import pytest
 from bpart_auth import (
     AccountDisabled,
     Auth,
+    EventKind,
     InvalidCredentials,
     InvalidResetToken,
     MemoryStore,
@@ -18,6 +23,7 @@ from bpart_auth import (
     PasswordTooLong,
     PasswordTooShort,
     ResetTokenExpired,
+    SQLStore,
     TooManyAttempts,
     UnsupportedPasswordHash,
 )
@@ -117,13 +123,19 @@ def argon2_spy(monkeypatch):
 
 
 def test_sign_in(auth, ann):
-    assert auth.sign_in_with_password("  ANN@example.com", PASSWORD) == ann
+    assert auth.passwords.sign_in("  ANN@example.com", PASSWORD) == ann
+
+
+def stored_hash(store, account):
+    found = store.find_password_hash(account.email)
+    assert found[0].id == account.id
+    return found[1]
 
 
 def test_create_account_stores_a_hash_not_the_password(auth, store, ann):
-    stored = store.get_account(ann.id)
-    assert stored.password_hash.startswith("$argon2id$")
-    assert PASSWORD not in stored.password_hash
+    stored = stored_hash(store, ann)
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
 
 
 @pytest.mark.parametrize(
@@ -141,7 +153,7 @@ def test_every_failure_is_the_same_error_after_one_verify(
     auth.create_account(email="ann@example.com", password=PASSWORD if has_password else None)
     argon2_calls.clear()
     with pytest.raises(InvalidCredentials) as caught:
-        auth.sign_in_with_password(email, password)
+        auth.passwords.sign_in(email, password)
     assert caught.value.code == "invalid_credentials"
     assert str(caught.value) == "The email address or password is incorrect."
     assert len(argon2_calls) == 1
@@ -176,14 +188,14 @@ def test_an_unusable_password_at_sign_in_is_a_wrong_password(
     auth.create_account(email="ann@example.com", password=PASSWORD)
     argon2_spy.clear()
     with pytest.raises(InvalidCredentials) as caught:
-        auth.sign_in_with_password(email, password)
+        auth.passwords.sign_in(email, password)
     assert caught.value.code == "invalid_credentials"
     # One argon2 verify, as for any wrong password, of a short placeholder.
     assert [kind for kind, _ in argon2_spy] == ["verify"]
     assert argon2_spy[0][1] < 64
     # The failure was counted: the account's one allowed failure is spent.
     with pytest.raises(TooManyAttempts):
-        auth.sign_in_with_password(email, PASSWORD)
+        auth.passwords.sign_in(email, PASSWORD)
 
 
 @pytest.mark.parametrize("password", UNUSABLE_PASSWORDS)
@@ -221,22 +233,22 @@ def test_the_first_unknown_email_sign_in_runs_one_verify_and_no_hash(store, cloc
     assert [kind for kind, _ in argon2_spy] == ["hash"]  # the dummy, made with Auth
     argon2_spy.clear()
     with pytest.raises(InvalidCredentials):
-        auth.sign_in_with_password("nobody@example.com", PASSWORD)
+        auth.passwords.sign_in("nobody@example.com", PASSWORD)
     assert argon2_spy == [("verify", len(PASSWORD))]
 
 
 def test_disabled_account_is_refused_only_after_the_password_checks_out(auth, ann):
     auth.disable_account(ann.id)
     with pytest.raises(InvalidCredentials):
-        auth.sign_in_with_password("ann@example.com", "a wrong password, long enough")
+        auth.passwords.sign_in("ann@example.com", "a wrong password, long enough")
     with pytest.raises(AccountDisabled):
-        auth.sign_in_with_password("ann@example.com", PASSWORD)
+        auth.passwords.sign_in("ann@example.com", PASSWORD)
     auth.enable_account(ann.id)
-    assert auth.sign_in_with_password("ann@example.com", PASSWORD).id == ann.id
+    assert auth.passwords.sign_in("ann@example.com", PASSWORD).id == ann.id
 
 
 def test_outdated_parameters_are_rehashed_on_sign_in(store, clock, ann):
-    old_hash = store.get_account(ann.id).password_hash
+    old_hash = stored_hash(store, ann)
     stronger = Argon2Parameters(
         time_cost=CHEAP_FOR_TESTS.time_cost + 1,
         memory_cost=CHEAP_FOR_TESTS.memory_cost,
@@ -245,35 +257,34 @@ def test_outdated_parameters_are_rehashed_on_sign_in(store, clock, ann):
         salt_len=CHEAP_FOR_TESTS.salt_len,
     )
     upgraded = make_auth(store, clock, hashing=stronger)
-    signed_in = upgraded.sign_in_with_password("ann@example.com", PASSWORD)
-    new_hash = store.get_account(ann.id).password_hash
+    signed_in = upgraded.passwords.sign_in("ann@example.com", PASSWORD)
+    new_hash = stored_hash(store, ann)
     assert new_hash != old_hash
     assert f"t={stronger.time_cost}" in new_hash
-    assert signed_in.password_hash == new_hash
-    assert signed_in.credentials_changed_at == ann.credentials_changed_at
+    assert signed_in == ann  # not a credential change: the same account, sessions live
     # Signing in again finds nothing to upgrade.
-    upgraded.sign_in_with_password("ann@example.com", PASSWORD)
-    assert store.get_account(ann.id).password_hash == new_hash
+    upgraded.passwords.sign_in("ann@example.com", PASSWORD)
+    assert stored_hash(store, ann) == new_hash
 
 
 def test_current_parameters_are_not_rehashed(auth, store, ann):
-    before = store.get_account(ann.id).password_hash
-    auth.sign_in_with_password("ann@example.com", PASSWORD)
-    assert store.get_account(ann.id).password_hash == before
+    before = stored_hash(store, ann)
+    auth.passwords.sign_in("ann@example.com", PASSWORD)
+    assert stored_hash(store, ann) == before
 
 
 def test_the_default_parameters_hash_and_verify(store, clock):
     auth = Auth(store, clock=clock)  # RFC 9106 low-memory: t=3, m=64 MiB, p=4
     account = auth.create_account(email="ann@example.com", password=PASSWORD)
-    assert account.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
-    assert auth.sign_in_with_password("ann@example.com", PASSWORD) == account
+    assert stored_hash(store, account).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert auth.passwords.sign_in("ann@example.com", PASSWORD) == account
 
 
 def test_a_foreign_hash_scheme_is_refused_clearly(auth, store, ann):
     bcrypt = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"
     store.set_password_hash(ann.id, password_hash=bcrypt, now=ann.created_at)
     with pytest.raises(UnsupportedPasswordHash) as caught:
-        auth.sign_in_with_password("ann@example.com", PASSWORD)
+        auth.passwords.sign_in("ann@example.com", PASSWORD)
     assert caught.value.code == "unsupported_password_hash"
 
 
@@ -294,7 +305,7 @@ def test_policy_applies_to_new_accounts_changes_and_resets(auth, ann, password, 
     token = auth.passwords.begin_reset("ann@example.com")
     with pytest.raises(error):
         auth.passwords.complete_reset(token, new_password=password)
-    assert auth.sign_in_with_password("ann@example.com", PASSWORD).id == ann.id
+    assert auth.passwords.sign_in("ann@example.com", PASSWORD).id == ann.id
 
 
 def test_long_passwords_are_kept_whole(auth):
@@ -305,13 +316,13 @@ def test_long_passwords_are_kept_whole(auth):
     assert len(long_password) > 128
     auth.create_account(email="bob@example.com", password=long_password)
     with pytest.raises(InvalidCredentials):
-        auth.sign_in_with_password("bob@example.com", long_password[:-1] + "O")
-    assert auth.sign_in_with_password("bob@example.com", long_password)
+        auth.passwords.sign_in("bob@example.com", long_password[:-1] + "O")
+    assert auth.passwords.sign_in("bob@example.com", long_password)
 
 
 def test_unicode_passwords_are_normalised(auth):
     auth.create_account(email="zoe@example.com", password="caf\u00e9 au lait, tr\u00e8s chaud")
-    assert auth.sign_in_with_password("zoe@example.com", "cafe\u0301 au lait, tre\u0300s chaud")
+    assert auth.passwords.sign_in("zoe@example.com", "cafe\u0301 au lait, tre\u0300s chaud")
 
 
 def test_change_password(auth, store, clock, ann):
@@ -319,8 +330,8 @@ def test_change_password(auth, store, clock, ann):
     changed = auth.passwords.change(ann.id, current=PASSWORD, new=NEW_PASSWORD)
     assert changed.credentials_changed_at == clock.now
     with pytest.raises(InvalidCredentials):
-        auth.sign_in_with_password("ann@example.com", PASSWORD)
-    assert auth.sign_in_with_password("ann@example.com", NEW_PASSWORD).id == ann.id
+        auth.passwords.sign_in("ann@example.com", PASSWORD)
+    assert auth.passwords.sign_in("ann@example.com", NEW_PASSWORD).id == ann.id
 
 
 def test_change_password_needs_the_current_one(auth, store, ann):
@@ -336,7 +347,7 @@ def test_reset_password(auth, store, clock, ann):
     clock.advance(minutes=29)
     account = auth.passwords.complete_reset(token, new_password=NEW_PASSWORD)
     assert account.credentials_changed_at == clock.now
-    assert auth.sign_in_with_password("ann@example.com", NEW_PASSWORD).id == ann.id
+    assert auth.passwords.sign_in("ann@example.com", NEW_PASSWORD).id == ann.id
     with pytest.raises(InvalidResetToken):
         auth.passwords.complete_reset(token, new_password="yet another long password")
 
@@ -405,22 +416,22 @@ def test_throttled_sign_in_runs_no_argon2(store, clock, ann, argon2_calls):
     auth = make_auth(store, clock, throttle=throttle)
     for _ in range(3):
         with pytest.raises(InvalidCredentials):
-            auth.sign_in_with_password("ann@example.com", "wrong but long enough")
+            auth.passwords.sign_in("ann@example.com", "wrong but long enough")
     argon2_calls.clear()
     with pytest.raises(TooManyAttempts) as caught:
-        auth.sign_in_with_password("ann@example.com", PASSWORD)
+        auth.passwords.sign_in("ann@example.com", PASSWORD)
     assert argon2_calls == []
     assert 0 < caught.value.retry_after <= 15 * 60
     clock.advance(minutes=15, seconds=1)
-    assert auth.sign_in_with_password("ann@example.com", PASSWORD).id == ann.id
+    assert auth.passwords.sign_in("ann@example.com", PASSWORD).id == ann.id
 
 
 def test_unknown_emails_are_throttled_too(auth):
     for _ in range(5):
         with pytest.raises(InvalidCredentials):
-            auth.sign_in_with_password("nobody@example.com", PASSWORD)
+            auth.passwords.sign_in("nobody@example.com", PASSWORD)
     with pytest.raises(TooManyAttempts):
-        auth.sign_in_with_password("NOBODY@example.com", PASSWORD)
+        auth.passwords.sign_in("NOBODY@example.com", PASSWORD)
 
 
 # Crafted emails: bounded before any normalisation (issue 12). The answers are checked
@@ -440,10 +451,10 @@ ONE_MEGABYTE = "a" * 1_000_000 + "@example.com"
 def test_a_pathological_email_at_sign_in_is_a_throttled_wrong_guess(auth, ann, email):
     for _ in range(5):
         with pytest.raises(InvalidCredentials):
-            auth.sign_in_with_password(email, PASSWORD)
+            auth.passwords.sign_in(email, PASSWORD)
     with pytest.raises(TooManyAttempts):
-        auth.sign_in_with_password(email, PASSWORD)
-    assert auth.sign_in_with_password("ann@example.com", PASSWORD).id == ann.id
+        auth.passwords.sign_in(email, PASSWORD)
+    assert auth.passwords.sign_in("ann@example.com", PASSWORD).id == ann.id
 
 
 @pytest.mark.parametrize(
@@ -468,16 +479,16 @@ def test_per_address_limit(store, clock):
     auth = make_auth(store, clock, throttle=throttle)
     for index in range(4):
         with pytest.raises(InvalidCredentials):
-            auth.sign_in_with_password(f"user{index}@example.com", PASSWORD, client_address="::1")
+            auth.passwords.sign_in(f"user{index}@example.com", PASSWORD, client_address="::1")
     with pytest.raises(TooManyAttempts):
-        auth.sign_in_with_password("fresh@example.com", PASSWORD, client_address="::1")
+        auth.passwords.sign_in("fresh@example.com", PASSWORD, client_address="::1")
     with pytest.raises(InvalidCredentials):
-        auth.sign_in_with_password("fresh@example.com", PASSWORD, client_address="192.0.2.7")
+        auth.passwords.sign_in("fresh@example.com", PASSWORD, client_address="192.0.2.7")
 
 
 @pytest.mark.redis
 def test_two_app_instances_share_the_limit_on_redis(store, clock, redis_client, redis_prefix):
-    from bpart_auth import RedisThrottle  # noqa: PLC0415 - needs the redis extra
+    from bpart_auth.throttling import RedisThrottle  # noqa: PLC0415 - needs the redis extra
 
     def instance():
         backend = RedisThrottle(redis_client, prefix=redis_prefix)
@@ -487,18 +498,56 @@ def test_two_app_instances_share_the_limit_on_redis(store, clock, redis_client, 
     first.create_account(email="ann@example.com", password=PASSWORD)
     for auth in (first, second, first, second, first):
         with pytest.raises(InvalidCredentials):
-            auth.sign_in_with_password("ann@example.com", "a wrong password, long enough")
+            auth.passwords.sign_in("ann@example.com", "a wrong password, long enough")
     for auth in (first, second):
         with pytest.raises(TooManyAttempts):
-            auth.sign_in_with_password("ann@example.com", PASSWORD)
+            auth.passwords.sign_in("ann@example.com", PASSWORD)
 
 
-def test_session_account_ends_sessions_older_than_a_credential_change(auth, clock, ann):
-    signed_in_at = clock.now
-    assert auth.session_account(ann.id, signed_in_at=signed_in_at) == ann
+def test_a_session_stamp_ends_with_a_credential_change(auth, clock, ann):
+    stamp = auth.sessions.stamp(ann)
+    assert auth.sessions.account(stamp) == ann
     clock.advance(minutes=1)
     changed = auth.passwords.change(ann.id, current=PASSWORD, new=NEW_PASSWORD)
-    assert auth.session_account(ann.id, signed_in_at=signed_in_at) is None
-    assert auth.session_account(ann.id, signed_in_at=changed.credentials_changed_at) == changed
+    assert auth.sessions.account(stamp) is None
+    assert auth.sessions.account(auth.sessions.stamp(changed)) == changed
     auth.disable_account(ann.id)
-    assert auth.session_account(ann.id, signed_in_at=changed.credentials_changed_at) is None
+    assert auth.sessions.account(auth.sessions.stamp(changed)) is None
+
+
+def _every_event(auth):
+    events = []
+    for kind in typing.get_args(EventKind):
+        auth.on(kind, events.append)
+    return events
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_no_account_handed_out_carries_its_password_hash(kind, clock, tmp_path):
+    store = (
+        MemoryStore()
+        if kind == "memory"
+        else SQLStore(f"sqlite:///{tmp_path / 'auth.db'}", create_schema=True)
+    )
+    auth = make_auth(store, clock)
+    events = _every_event(auth)
+    accounts = [auth.create_account(email="ann@example.com", password=PASSWORD)]
+    accounts.append(auth.passwords.sign_in("ann@example.com", PASSWORD))
+    accounts.append(auth.passwords.change(accounts[0].id, current=PASSWORD, new=NEW_PASSWORD))
+    token = auth.passwords.begin_reset("ann@example.com")
+    accounts.append(auth.passwords.complete_reset(token, new_password=PASSWORD))
+    accounts.append(auth.get_account(accounts[0].id))
+    accounts.extend(event.account for event in events)
+    secret = stored_hash(store, accounts[0])
+    assert secret.startswith("$argon2id$")
+    assert {event.kind for event in events} == {"signed_in", "password_changed"}
+    for account in accounts:
+        assert account.has_password
+        copies = [copy.copy(account), copy.deepcopy(account), dataclasses.replace(account)]
+        shown = [repr(account), repr(dataclasses.asdict(account)), *map(repr, copies)]
+        assert not any("argon2" in text or secret in text for text in shown)
+        assert b"argon2" not in pickle.dumps(account)
+        assert "password_hash" not in {f.name for f in dataclasses.fields(account)}
+    for event in events:
+        assert "argon2" not in repr(event)
+        assert "argon2" not in repr(dataclasses.asdict(event))

@@ -114,7 +114,7 @@ def test_a_malformed_default_redirect_uri_is_refused_at_construction(redirect_ur
 
 def test_a_stamp_opens_its_account_until_the_credentials_change(auth, clock):
     ann = auth.create_account(email="ann@example.com", password=PASSWORD)
-    signed_in = auth.sign_in_with_password("ann@example.com", PASSWORD)
+    signed_in = auth.passwords.sign_in("ann@example.com", PASSWORD)
     stamp = auth.sessions.stamp(signed_in)
     assert auth.sessions.account(stamp) == ann
 
@@ -143,7 +143,7 @@ def test_stamps_survive_the_stores_round_trip(request, fakes, clock, backend):
         clock=clock,
     )
     created = auth.create_account(email="ann@example.com", password=PASSWORD)
-    signed_in = auth.sign_in_with_password("ann@example.com", PASSWORD)
+    signed_in = auth.passwords.sign_in("ann@example.com", PASSWORD)
     clock.now += timedelta(microseconds=1)
     start = auth.begin_link("microsoft", account_id=created.id)
     linked = auth.complete(

@@ -53,10 +53,10 @@ def test_create_account_reads_the_password_from_stdin(url):
     assert status == 0
     assert "<boss@example.com>" in text
     auth = Auth(SQLStore(url))
-    account = auth.sign_in_with_password("boss@example.com", PASSWORD)
+    account = auth.passwords.sign_in("boss@example.com", PASSWORD)
     assert account.name == "Boss"
     with pytest.raises(InvalidCredentials):
-        auth.sign_in_with_password("boss@example.com", PASSWORD + "\n")
+        auth.passwords.sign_in("boss@example.com", PASSWORD + "\n")
 
 
 def test_create_account_without_password(url):

@@ -86,7 +86,7 @@ def test_the_admin_is_seeded_once_and_signs_in(tmp_path):
     for _ in range(2):  # a kept database: the second start finds the admin there
         demo = build(database=url, environ={})
         try:
-            account = demo.auth.sign_in_with_password(ADMIN_EMAIL, ADMIN_PASSWORD)
+            account = demo.auth.passwords.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
             assert account.email == ADMIN_EMAIL
         finally:
             demo.close()

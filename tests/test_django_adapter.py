@@ -47,7 +47,7 @@ def page(request):
 def login(request):
     if request.method == "POST":
         auth = bpart.get_auth()
-        account = auth.sign_in_with_password(request.POST["email"], request.POST["password"])
+        account = auth.passwords.sign_in(request.POST["email"], request.POST["password"])
         return bpart.sign_in(request, account, "Welcome back.")
     get_token(request)  # as a form's {% csrf_token %} does: the CSRF cookie is set
     return page(request)

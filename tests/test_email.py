@@ -117,7 +117,7 @@ def test_no_path_normalises_an_unbounded_email(text_work, raw):
     ann = auth.create_account(email="ann@example.com", password="correct horse battery")
     text_work.clear()
     with pytest.raises(InvalidCredentials):
-        auth.sign_in_with_password(raw, "correct horse battery")
+        auth.passwords.sign_in(raw, "correct horse battery")
     assert auth.passwords.begin_reset(raw) is None
     for refused in (
         lambda: auth.create_account(email=raw),

@@ -56,7 +56,7 @@ def make_app(auth: Auth, **options) -> Flask:
 
     @app.post("/password")
     def password():
-        account = auth.sign_in_with_password(request.form["email"], request.form["password"])
+        account = auth.passwords.sign_in(request.form["email"], request.form["password"])
         return bpart.sign_in(account, "Signed in.")
 
     @app.post("/begin/<intent>/<provider>")

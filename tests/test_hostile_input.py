@@ -23,10 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from bpart_auth import Auth, AuthError, FailureLimit, MemoryStore, MemoryThrottle, Throttle
+from bpart_auth import Auth, AuthError, FailureLimit, MemoryStore, Throttle
 from bpart_auth.services.sessions import ACCOUNT_KEY, FLOWS_KEY
 from bpart_auth.store.sql import SQLStore
 from bpart_auth.testing import CHEAP_FOR_TESTS
+from bpart_auth.throttling import MemoryThrottle
 
 SECRET = "a unit-test secret key of 32+ bytes"
 CALLBACK = "https://backoffice.test/auth/callback"
@@ -205,9 +206,9 @@ def only_auth_errors(world: World, call: Any) -> None:
 # Each entry point with the argument the request controls. `value` replaces it.
 
 ENTRY_POINTS: dict[str, Any] = {
-    "sign_in.email": lambda w, v: w.auth.sign_in_with_password(v, PASSWORD),
-    "sign_in.password": lambda w, v: w.auth.sign_in_with_password("boss@example.com", v),
-    "sign_in.client_address": lambda w, v: w.auth.sign_in_with_password(
+    "sign_in.email": lambda w, v: w.auth.passwords.sign_in(v, PASSWORD),
+    "sign_in.password": lambda w, v: w.auth.passwords.sign_in("boss@example.com", v),
+    "sign_in.client_address": lambda w, v: w.auth.passwords.sign_in(
         "boss@example.com", "wrong password, surely", client_address=v
     ),
     "begin_reset.email": lambda w, v: w.auth.passwords.begin_reset(v),

@@ -120,7 +120,7 @@ def test_accept_with_password_then_link_microsoft_then_sign_in(auth, google, mic
     _, token = auth.invites.create("ann@example.com", invited_by=admin.id)
     ann = auth.invites.accept_with_password(token, password=PASSWORD, name="Ann")
     assert (ann.email, ann.name) == ("ann@example.com", "Ann")
-    assert auth.sign_in_with_password("ann@example.com", PASSWORD).id == ann.id
+    assert auth.passwords.sign_in("ann@example.com", PASSWORD).id == ann.id
 
     start = auth.begin_link("microsoft", account_id=ann.id, redirect_uri=CALLBACK)
     linked = auth.complete(
@@ -456,7 +456,7 @@ def test_events_are_reported_and_a_failing_callback_changes_nothing(auth, micros
         ann = auth.invites.accept_with_password(token, password=PASSWORD)
     assert "invite_accepted callback failed" in caplog.text
     assert auth.get_account(ann.id).email == "ann@example.com"
-    auth.sign_in_with_password("ann@example.com", PASSWORD)
+    auth.passwords.sign_in("ann@example.com", PASSWORD)
     via_microsoft(
         auth, microsoft, auth.begin_link("microsoft", account_id=ann.id, redirect_uri=CALLBACK)
     )

@@ -33,7 +33,7 @@ def test_all_lists_exactly_the_public_names():
         if not name.startswith("_") and not inspect.ismodule(value)  # submodules are not API
     }
     # Loaded on first use: SQLStore needs the `sql` extra, the providers requests and oauthlib.
-    lazy = {"SQLStore", "SQLThrottle", "GoogleProvider", "MicrosoftProvider"}
+    lazy = {"SQLStore", "GoogleProvider", "MicrosoftProvider"}
     assert set(bpart_auth.__all__) == public | {"__version__"} | lazy
     for name in bpart_auth.__all__:
         assert getattr(bpart_auth, name) is not None

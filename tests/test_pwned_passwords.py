@@ -236,5 +236,5 @@ def test_every_new_password_is_checked_through_auth(mock):
         auth.invites.accept_with_password(invite_token, password=PASSWORD)
     # Signing in with an existing password asks nothing.
     calls = len(mock.calls)
-    auth.sign_in_with_password("ann@example.com", "a safe new passphrase")
+    auth.passwords.sign_in("ann@example.com", "a safe new passphrase")
     assert len(mock.calls) == calls

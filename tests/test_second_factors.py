@@ -65,7 +65,7 @@ def ann(auth):
 
 def password_sign_in(auth, email="ann@example.com"):
     session = {}
-    step = auth.sessions.sign_in(session, auth.sign_in_with_password(email, PASSWORD))
+    step = auth.sessions.sign_in(session, auth.passwords.sign_in(email, PASSWORD))
     return session, step
 
 
@@ -273,13 +273,13 @@ def test_disabling_or_resetting_keeps_the_factors(auth, ann, clock):
     _, enrolled = enrol_totp(auth, clock, session)
     auth.disable_account(ann.id)
     with pytest.raises(AccountDisabled):
-        auth.sign_in_with_password("ann@example.com", PASSWORD)
+        auth.passwords.sign_in("ann@example.com", PASSWORD)
     auth.enable_account(ann.id)
     token = auth.passwords.begin_reset("ann@example.com")
     auth.passwords.complete_reset(token, new_password="a brand new passphrase")
     assert [f.id for f in auth.second_factors.list(ann.id)] == [enrolled.factor.id]
     session = {}
-    account = auth.sign_in_with_password("ann@example.com", "a brand new passphrase")
+    account = auth.passwords.sign_in("ann@example.com", "a brand new passphrase")
     assert auth.sessions.sign_in(session, account) == "second_factor"
 
 
@@ -309,7 +309,7 @@ def test_the_flask_adapter_sends_a_first_factor_to_the_second_step(auth, ann, cl
 
     @app.post("/login")
     def login():
-        return bpart.sign_in(auth.sign_in_with_password(request.form["email"], PASSWORD))
+        return bpart.sign_in(auth.passwords.sign_in(request.form["email"], PASSWORD))
 
     @app.post("/second-factor")
     def second_factor():

@@ -21,7 +21,7 @@ def test_sqlite_file_holds_no_password_and_no_token(tmp_path):
     store = SQLStore(f"sqlite:///{tmp_path / 'auth.db'}", create_schema=True)
     auth = Auth(store, password_hashing=CHEAP_FOR_TESTS)
     account = auth.create_account(email="ann@example.com", password=FIRST)
-    auth.sign_in_with_password("ann@example.com", FIRST)
+    auth.passwords.sign_in("ann@example.com", FIRST)
     auth.passwords.change(account.id, current=FIRST, new=SECOND)
     used = auth.passwords.begin_reset("ann@example.com")
     auth.passwords.complete_reset(used, new_password=THIRD)

@@ -77,7 +77,7 @@ def make_app(auth: Auth | AsyncAuth, **options) -> Starlette:
 
     async def password(request):
         form = await request.form()
-        account = await bpart.auth.sign_in_with_password(form["email"], form["password"])
+        account = await bpart.auth.passwords.sign_in(form["email"], form["password"])
         return await bpart.sign_in(request, account, "Signed in.")
 
     async def begin(request):
@@ -345,7 +345,7 @@ def test_signed_in_as_a_fastapi_dependency(auth, ann):
 
     @app.post("/login")
     async def login(request: Request):
-        account = await bpart.auth.sign_in_with_password("ann@example.com", PASSWORD)
+        account = await bpart.auth.passwords.sign_in("ann@example.com", PASSWORD)
         return await bpart.sign_in(request, account)
 
     client = client_of(app)

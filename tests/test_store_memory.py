@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bpart_auth import AccountStore, MemoryStore
+from bpart_auth import MemoryStore
+from bpart_auth.store import AccountStore
 from bpart_auth.store.base import SecondFactorRecords
 from bpart_auth.testing import StoreContract
 from bpart_auth.testing.store_contract import NOW, SecondFactorContract

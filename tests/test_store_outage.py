@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy.engine import make_url
 
-from bpart_auth import Auth, StoreGuard, Throttle, errors
+from bpart_auth import Auth, Throttle, errors
+from bpart_auth.guards import StoreGuard
 from bpart_auth.store._sql_throttle import SQLThrottle
 from bpart_auth.store.sql import SQLStore
 from bpart_auth.testing import CHEAP_FOR_TESTS
@@ -33,6 +34,7 @@ SOME_ID = str(uuid.uuid4())
 STORE_CALLS = [
     pytest.param(lambda store: store.get_account(SOME_ID), id="get_account"),
     pytest.param(lambda store: store.find_account_by_email("a@example.com"), id="by_email"),
+    pytest.param(lambda store: store.find_password_hash("a@example.com"), id="password_hash"),
     pytest.param(lambda store: store.find_account_by_identity(google("g")), id="by_identity"),
     pytest.param(lambda store: store.list_identities(SOME_ID), id="list_identities"),
     pytest.param(lambda store: store.find_invite(token_hash("i")), id="find_invite"),
@@ -155,8 +157,8 @@ def _auth(store: SQLStore) -> Auth:
 # What an app calls on `Auth`, the ones every request or form makes.
 AUTH_CALLS = [
     pytest.param(
-        lambda store: _auth(store).sign_in_with_password("a@example.com", PASSWORD),
-        id="sign_in_with_password",
+        lambda store: _auth(store).passwords.sign_in("a@example.com", PASSWORD),
+        id="passwords.sign_in",
     ),
     pytest.param(
         lambda store: _auth(store).sessions.account(f"{NOW.isoformat()} {SOME_ID}"),
@@ -347,7 +349,7 @@ def test_auth_on_a_database_gone_after_first_use_is_store_unavailable(going_away
             call(store)
         assert_unavailable(caught)
     bring_back()
-    assert auth.sign_in_with_password("a@example.com", PASSWORD) == account
+    assert auth.passwords.sign_in("a@example.com", PASSWORD) == account
     assert auth.sessions.account(auth.sessions.stamp(account)) == account
     assert store.find_account_by_email("new@example.com") is None
     assert auth.invites.pending() == []
@@ -364,4 +366,4 @@ def test_an_invite_survives_an_outage_of_its_database(moved_sqlite):
     assert auth.invites.pending() == [invite]
     account = auth.invites.accept_with_password(token, password=PASSWORD)
     assert account.email == "new@example.com"
-    assert auth.sign_in_with_password("new@example.com", PASSWORD) == account
+    assert auth.passwords.sign_in("new@example.com", PASSWORD) == account

@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bpart_auth import AccountStore, Identity, errors
-from bpart_auth.store import _schema, _writes
+from bpart_auth import Identity, errors
+from bpart_auth.store import AccountStore, _schema, _writes
 from bpart_auth.store import sql as sql_module
 from bpart_auth.store._migrations import SCHEMA_VERSION, STEPS, upgrade
 from bpart_auth.store.sql import SQLStore

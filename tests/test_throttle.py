@@ -383,10 +383,10 @@ def test_two_app_instances_on_one_sql_store_share_the_limit_by_default(database)
     first, second = app_instances(database.store(create_schema=True))
     for instance in (first, second, first, second, first):
         with pytest.raises(InvalidCredentials):
-            instance.sign_in_with_password(ANN, WRONG, client_address=HOME)
+            instance.passwords.sign_in(ANN, WRONG, client_address=HOME)
     for instance in (first, second):
         with pytest.raises(TooManyAttempts) as caught:
-            instance.sign_in_with_password(ANN, PASSWORD, client_address=OFFICE)
+            instance.passwords.sign_in(ANN, PASSWORD, client_address=OFFICE)
         assert caught.value.code == "too_many_attempts"
         assert 0 < caught.value.retry_after <= 15 * 60
 
@@ -395,12 +395,12 @@ def test_a_sign_in_on_one_instance_clears_the_account_on_the_other(database):
     first, second = app_instances(database.store(create_schema=True))
     for _ in range(4):
         with pytest.raises(InvalidCredentials):
-            first.sign_in_with_password(ANN, WRONG)
-    assert second.sign_in_with_password(ANN, PASSWORD).email == ANN
+            first.passwords.sign_in(ANN, WRONG)
+    assert second.passwords.sign_in(ANN, PASSWORD).email == ANN
     for _ in range(4):
         with pytest.raises(InvalidCredentials):
-            first.sign_in_with_password(ANN, WRONG)
-    assert second.sign_in_with_password(ANN, PASSWORD).email == ANN
+            first.passwords.sign_in(ANN, WRONG)
+    assert second.passwords.sign_in(ANN, PASSWORD).email == ANN
 
 
 def test_two_app_instances_on_a_memory_store_count_apart_by_default():
@@ -408,10 +408,10 @@ def test_two_app_instances_on_a_memory_store_count_apart_by_default():
     first, second = app_instances(MemoryStore())
     for _ in range(5):
         with pytest.raises(InvalidCredentials):
-            first.sign_in_with_password(ANN, WRONG)
+            first.passwords.sign_in(ANN, WRONG)
     with pytest.raises(TooManyAttempts):
-        first.sign_in_with_password(ANN, PASSWORD)
-    assert second.sign_in_with_password(ANN, PASSWORD).email == ANN
+        first.passwords.sign_in(ANN, PASSWORD)
+    assert second.passwords.sign_in(ANN, PASSWORD).email == ANN
 
 
 def test_a_throttle_given_to_auth_wins_over_the_stores(database, clock):
@@ -422,9 +422,9 @@ def test_a_throttle_given_to_auth_wins_over_the_stores(database, clock):
     auth.create_account(email=ANN, password=PASSWORD)
     for _ in range(5):
         with pytest.raises(InvalidCredentials):
-            auth.sign_in_with_password(ANN, WRONG)
+            auth.passwords.sign_in(ANN, WRONG)
     assert retry_after(given, client_address=None) == pytest.approx(900)
-    assert other.sign_in_with_password(ANN, PASSWORD).email == ANN
+    assert other.passwords.sign_in(ANN, PASSWORD).email == ANN
 
 
 def test_memory_forgets_keys_whose_window_passed(clock):

@@ -42,8 +42,6 @@ on it (a unique field) and loads that user from `request.account` where it needs
 bpart_auth stays the authority on credentials and sessions.
 """
 
-from typing import get_args
-
 import django.conf
 from django.contrib.messages import success
 from django.http import HttpResponse
@@ -53,11 +51,11 @@ from django.urls import path, re_path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from bpart_auth import AdminConsentRequired, Auth, ProviderName
+from bpart_auth import AdminConsentRequired, Auth
 from bpart_auth import django as bpart
 from bpart_auth.django import get_auth, login_required
 
-PROVIDERS = get_args(ProviderName)  # ("google", "microsoft"): unconfigured ones say so
+PROVIDERS = ("google", "microsoft")  # unconfigured ones say so
 
 
 def settings_for(auth: Auth, *, secret_key: str) -> dict:
@@ -109,7 +107,7 @@ def login(request):
         return render(request, "login")
     email, password = request.POST.get("email", ""), request.POST.get("password", "")
     address = request.META.get("REMOTE_ADDR")
-    account = get_auth().sign_in_with_password(email, password, client_address=address)
+    account = get_auth().passwords.sign_in(email, password, client_address=address)
     return bpart.sign_in(request, account)
 
 

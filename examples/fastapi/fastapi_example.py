@@ -66,7 +66,7 @@ def create_app(auth: Auth, *, secret_key: str, https_only: bool = True) -> FastA
     @app.post("/login")
     async def login(request: Request, email: Field, password: Field):
         client = request.client and request.client.host  # for the sign-in throttle
-        account = await bpart.auth.sign_in_with_password(email, password, client_address=client)
+        account = await bpart.auth.passwords.sign_in(email, password, client_address=client)
         return await bpart.sign_in(request, account, "You are signed in.")
 
     @app.post("/invites")

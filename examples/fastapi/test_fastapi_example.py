@@ -307,7 +307,7 @@ def test_invitation_accepted_with_a_password(app):
     assert (response.status_code, response.headers["location"]) == (303, "/")
     assert "Welcome! Your account is ready." in app.text("/")
     assert app.signed_in_as() == "new@example.com"
-    assert app.auth.sign_in_with_password("new@example.com", PASSWORD).name == "New"
+    assert app.auth.passwords.sign_in("new@example.com", PASSWORD).name == "New"
 
     assert app.post("/logout").status_code == 303
     assert app.client.get(path).headers["location"] == "/"

@@ -64,7 +64,7 @@ def create_app(auth: Auth, *, secret_key: str, secure_cookies: bool = True) -> F
     @app.post("/login")
     def login():
         email, password = request.form["email"], request.form["password"]
-        account = auth.sign_in_with_password(email, password, client_address=request.remote_addr)
+        account = auth.passwords.sign_in(email, password, client_address=request.remote_addr)
         return bpart.sign_in(account, "You are signed in.")
 
     # The redirect flows, begun by a form and finished at the one callback URL.

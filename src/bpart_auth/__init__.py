@@ -1,7 +1,11 @@
 """bpart_auth: sign-in for admin back offices, framework-agnostic.
 
-Everything an app may use is importable from here; every other module is internal
-and may change without notice.
+What an app uses is importable from here: `Auth`, the stores, the providers, the
+models, the errors, the policies and throttle limits it configures, and the events.
+Extension points and the services' classes live in their public modules
+(`bpart_auth.store`, `bpart_auth.guards`, `bpart_auth.throttling`,
+`bpart_auth.services.*`); modules not listed in the API reference are internal and
+may change without notice.
 
 Examples:
     >>> import bpart_auth
@@ -13,14 +17,7 @@ import typing
 
 from bpart_auth._events import AuthEvent, EventKind
 from bpart_auth._pwned import PwnedPasswords
-from bpart_auth._single_use import MemoryGuard, RedisGuard, SingleUseGuard, StoreGuard
-from bpart_auth._throttle import (
-    FailureLimit,
-    MemoryThrottle,
-    RedisThrottle,
-    Throttle,
-    ThrottleBackend,
-)
+from bpart_auth._throttle import FailureLimit, Throttle
 from bpart_auth._version import __version__
 from bpart_auth.auth import Auth
 from bpart_auth.errors import (
@@ -89,23 +86,12 @@ from bpart_auth.models import (
 )
 from bpart_auth.passwords import RFC_9106_LOW_MEMORY, Argon2Parameters, PasswordPolicy
 from bpart_auth.providers.base import Provider
-from bpart_auth.services.invites import InviteService
-from bpart_auth.services.passwords import PasswordService
-from bpart_auth.services.second_factors import SecondFactorPolicy, SecondFactorService
-from bpart_auth.services.sessions import SessionService
-from bpart_auth.store.base import (
-    AccountRecords,
-    AccountStore,
-    IdentityRecords,
-    InviteRecords,
-    ResetTokenRecords,
-)
+from bpart_auth.services.second_factors import SecondFactorPolicy
 from bpart_auth.store.memory import MemoryStore
 
 if typing.TYPE_CHECKING:
     from bpart_auth.providers.google import GoogleProvider
     from bpart_auth.providers.microsoft import MicrosoftProvider
-    from bpart_auth.store._sql_throttle import SQLThrottle
     from bpart_auth.store.sql import SQLStore
 
 __all__ = [
@@ -113,8 +99,6 @@ __all__ = [
     "Account",
     "AccountDisabled",
     "AccountNotFound",
-    "AccountRecords",
-    "AccountStore",
     "AdminConsentAnswered",
     "AdminConsentRequired",
     "Argon2Parameters",
@@ -134,7 +118,6 @@ __all__ = [
     "Identity",
     "IdentityAlreadyLinked",
     "IdentityNotLinked",
-    "IdentityRecords",
     "InvalidCredentials",
     "InvalidEmail",
     "InvalidFlowState",
@@ -148,16 +131,12 @@ __all__ = [
     "InviteAlreadyUsed",
     "InviteEmailMismatch",
     "InviteExpired",
-    "InviteRecords",
     "InviteRevoked",
-    "InviteService",
     "InviteStatus",
     "LastSecondFactor",
     "LastSignInMethod",
     "LinkedIdentity",
-    "MemoryGuard",
     "MemoryStore",
-    "MemoryThrottle",
     "MicrosoftProvider",
     "Outcome",
     "OutcomeKind",
@@ -166,7 +145,6 @@ __all__ = [
     "PasswordMatchesEmail",
     "PasswordPolicy",
     "PasswordRejected",
-    "PasswordService",
     "PasswordTooCommon",
     "PasswordTooLong",
     "PasswordTooShort",
@@ -177,27 +155,18 @@ __all__ = [
     "ProviderName",
     "ProviderUnavailable",
     "PwnedPasswords",
-    "RedisGuard",
-    "RedisThrottle",
     "ResetTokenExpired",
-    "ResetTokenRecords",
     "SQLStore",
-    "SQLThrottle",
     "SecondFactor",
     "SecondFactorAlreadyRegistered",
     "SecondFactorKind",
     "SecondFactorNotFound",
     "SecondFactorPolicy",
-    "SecondFactorService",
-    "SessionService",
     "SignInMethods",
     "SignInRequired",
-    "SingleUseGuard",
-    "StoreGuard",
     "StoreUnavailable",
     "TenantNotAllowed",
     "Throttle",
-    "ThrottleBackend",
     "TooManyAttempts",
     "UnsupportedPasswordHash",
     "VerifiedIdentity",
@@ -208,15 +177,10 @@ __all__ = [
 def __getattr__(name: str) -> typing.Any:  # noqa: ANN401 - module attributes of any kind
     # SQLStore needs the `sql` extra; load it on first use so `import bpart_auth`
     # never imports SQLAlchemy.
-    # SQLThrottle lives beside it, for the same reason.
     if name == "SQLStore":
         from bpart_auth.store.sql import SQLStore  # noqa: PLC0415
 
         return SQLStore
-    if name == "SQLThrottle":
-        from bpart_auth.store._sql_throttle import SQLThrottle  # noqa: PLC0415
-
-        return SQLThrottle
     # The providers need requests, requests-oauthlib and (Microsoft) msal: an app that
     # signs in with passwords only never imports them.
     if name == "GoogleProvider":

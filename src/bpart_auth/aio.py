@@ -28,8 +28,8 @@ Examples:
     ...     ann = await auth.create_account(email="ann@example.com",
     ...                                     password="correct horse battery staple")
     ...     session = {}
-    ...     signed_in = await auth.sign_in_with_password("ann@example.com",
-    ...                                                   "correct horse battery staple")
+    ...     signed_in = await auth.passwords.sign_in("ann@example.com",
+    ...                                              "correct horse battery staple")
     ...     await auth.sessions.sign_in(session, signed_in)
     ...     return await auth.sessions.current(session) == ann
     >>> anyio.run(main)
@@ -56,7 +56,7 @@ from bpart_auth.services.sessions import ACCOUNT_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
     from bpart_auth._events import AuthEvent, EventKind
     from bpart_auth.auth import Auth
@@ -250,10 +250,10 @@ class AsyncAuth:
 
     It wraps one sync `Auth` (`async_auth.sync`) and runs its methods in worker
     threads: nothing is implemented twice. The methods that hash or verify a
-    password (`sign_in_with_password`, `create_account` with a password,
-    `passwords.sign_in`, `passwords.change`, `passwords.complete_reset`,
-    `invites.accept_with_password`) wait for a token of `password_limiter`; the
-    others use anyio's default thread limiter. Works under asyncio and trio.
+    password (`create_account` with a password, `passwords.sign_in`,
+    `passwords.change`, `passwords.complete_reset`, `invites.accept_with_password`)
+    wait for a token of `password_limiter`; the others use anyio's default thread
+    limiter. Works under asyncio and trio.
 
     Args:
         auth: The sync `Auth` to wrap; keep using it for set-up and scripts.
@@ -265,7 +265,8 @@ class AsyncAuth:
             core: they are mostly Python (SQL, JSON, the token exchange), and more
             threads than cores only take turns at the GIL, which also delays the event
             loop (with anyio's default of 40 threads, a burst of callbacks delayed
-            the loop several times longer, and finished later). Give a larger one when the store is slow to answer (a distant database).
+            the loop several times longer, and finished later). Give a larger one
+            when the store is slow to answer (a distant database).
         password_niceness: On Linux, argon2 runs on threads of its own that many
             nice steps below the app's (10 by default; at most 19), and its lane
             threads inherit it: while hashes fill every core, the event loop still
@@ -389,12 +390,6 @@ class AsyncAuth:
         """The account with this id (see `Auth.get_account`)."""
         return await self._runner.run(partial(self.sync.get_account, account_id))
 
-    async def session_account(self, account_id: str, *, signed_in_at: datetime) -> Account | None:
-        """The account of a session, or None when it must end (see `Auth.session_account`)."""
-        return await self._runner.run(
-            partial(self.sync.session_account, account_id, signed_in_at=signed_in_at)
-        )
-
     async def disable_account(self, account_id: str) -> Account:
         """Disable an account (see `Auth.disable_account`)."""
         return await self._runner.run(partial(self.sync.disable_account, account_id))
@@ -402,19 +397,6 @@ class AsyncAuth:
     async def enable_account(self, account_id: str) -> Account:
         """Enable a disabled account again (see `Auth.enable_account`)."""
         return await self._runner.run(partial(self.sync.enable_account, account_id))
-
-    # Passwords
-
-    async def sign_in_with_password(
-        self, email: str, password: str, *, client_address: str | None = None
-    ) -> Account:
-        """Sign in with email and password, under the password limiter.
-
-        See `PasswordService.sign_in`.
-        """
-        return await self._runner.run_hashing(
-            partial(self.sync.sign_in_with_password, email, password, client_address=client_address)
-        )
 
     # Redirect flows
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Final
 
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 
 _PENDING_PURPOSE: Final = b"bpart_auth pending sign-in v1"
+# Lowercase and URL-safe; 50 characters fit the SQL store's provider column.
+_PROVIDER_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,49}")
 _NEXT_STEP_MESSAGES: Final = {
     "second_factor": "One more step: confirm it's you with your authenticator app or passkey.",
     "enrol_second_factor": "This site requires a second factor: set one up to finish signing in.",
@@ -60,7 +63,9 @@ class Auth:
             Needed when `providers` are given.
         fallback_secret_keys: Older secret keys: they still open flow states sealed
             before a rotation, and never seal.
-        providers: The identity providers (`GoogleProvider`, `MicrosoftProvider`).
+        providers: The identity providers (`GoogleProvider`, `MicrosoftProvider`, or
+            a third party's `Provider`). Each name is unique, lowercase and URL-safe:
+            `[a-z0-9][a-z0-9_.-]*`, at most 50 characters.
         redirect_uri: The app's callback URL, as registered with the providers
             (`"https://app.example/auth/callback"`): what `begin_sign_in`,
             `begin_link` and `invites.begin_accept` use when given none. Its
@@ -98,8 +103,8 @@ class Auth:
         >>> auth = Auth(MemoryStore(), password_hashing=CHEAP_FOR_TESTS)
         >>> admin = auth.create_account(email="Boss@Example.com",
         ...                             password="correct horse battery staple")
-        >>> auth.sign_in_with_password("boss@example.com",
-        ...                            "correct horse battery staple") == admin
+        >>> auth.passwords.sign_in("boss@example.com",
+        ...                        "correct horse battery staple") == admin
         True
     """
 
@@ -270,34 +275,6 @@ class Auth:
             raise errors.AccountNotFound
         return account
 
-    def session_account(self, account_id: str, *, signed_in_at: datetime) -> Account | None:
-        """The account of a session, or None when the session must end.
-
-        Prefer `auth.sessions.current(session)`, which keeps its own stamp in the
-        app's session and compares it exactly, so no clock is involved. This is the
-        same check on two values, for an app that keeps sessions some other way.
-        Call it on every request with the account id and the time the session
-        signed in (from `outcome.account.credentials_changed_at` or this `Auth`'s
-        clock, never the app's own clock). None when the account is gone, disabled,
-        or its credentials (password, linked identities) changed after
-        `signed_in_at`. After the user's own change (a new password, a link or an
-        unlink), store the account's new `credentials_changed_at` as the session's
-        `signed_in_at`, so only the other sessions end.
-
-        Examples:
-            >>> from bpart_auth import Auth, MemoryStore
-            >>> auth = Auth(MemoryStore())
-            >>> ann = auth.create_account(email="ann@example.com")
-            >>> auth.session_account(ann.id, signed_in_at=ann.credentials_changed_at) == ann
-            True
-            >>> auth.session_account("no-such-id", signed_in_at=ann.created_at) is None
-            True
-        """
-        account = self._store.get_account(account_id)
-        if account is None or account.disabled or account.credentials_changed_at > signed_in_at:
-            return None
-        return account
-
     def disable_account(self, account_id: str) -> Account:
         """Disable an account: it can do nothing until enabled again.
 
@@ -341,14 +318,6 @@ class Auth:
         """
         return self._store.update_account(account_id, disabled=False)
 
-    # Passwords
-
-    def sign_in_with_password(
-        self, email: str, password: str, *, client_address: str | None = None
-    ) -> Account:
-        """Sign in with email and password (see `PasswordService.sign_in`)."""
-        return self.passwords.sign_in(email, password, client_address=client_address)
-
     # Redirect flows
 
     def begin_sign_in(
@@ -366,7 +335,7 @@ class Auth:
         session=session)` finds it. Without, keep `start.sealed_flow` yourself.
 
         Args:
-            provider: `"google"` or `"microsoft"`, as configured.
+            provider: A configured provider's name (`"google"`, `"microsoft"`...).
             session: The app's session (any mutable mapping).
             redirect_uri: Your callback URL, registered with the provider; by
                 default the one given to `Auth`.
@@ -404,7 +373,7 @@ class Auth:
         complete for that account only.
 
         Args:
-            provider: `"google"` or `"microsoft"`, as configured.
+            provider: A configured provider's name (`"google"`, `"microsoft"`...).
             session: The app's session: the account is the one signed in to it, and
                 the flow is kept in it (see `begin_sign_in`).
             account_id: Without `session=`: the signed-in account.
@@ -589,7 +558,13 @@ def _default_throttle(store: AccountStore) -> Throttle:
 def _index_providers(providers: Sequence[Provider]) -> dict[str, Provider]:
     index: dict[str, Provider] = {}
     for provider in providers:
-        if provider.name in index:
+        name = provider.name
+        # Names go in URLs (`/login/<provider>`) and the store's provider column.
+        if _PROVIDER_NAME.fullmatch(name) is None:
+            raise errors.ConfigurationError(
+                detail=f"Auth: a provider's name must match {_PROVIDER_NAME.pattern}, not {name!r}"
+            )
+        if name in index:
             raise errors.ConfigurationError(detail=f"Auth: two providers named {provider.name!r}")
         index[provider.name] = provider
     return index

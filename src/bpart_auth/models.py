@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 from bpart_auth._email import display_email
 from bpart_auth.errors import InvalidInput
@@ -32,8 +32,8 @@ __all__ = [
     "VerifiedIdentity",
 ]
 
-ProviderName = Literal["google", "microsoft"]
-"""The identity providers bpart_auth speaks to."""
+ProviderName: TypeAlias = str
+"""A provider's name: `"google"`, `"microsoft"`, or a third-party `Provider`'s own."""
 
 OutcomeKind = Literal["signed_in", "linked", "registered"]
 
@@ -88,19 +88,18 @@ class Account:
             the moment the account was disabled: every session stamped before it
             ends (`auth.sessions.account`).
         name: Display name; may be empty.
-        password_hash: The argon2id hash, or None for an account without a
-            password. Never shown in `repr`.
+        has_password: True when the account can sign in with a password. The
+            password's hash is not on the account (so not in a `repr`,
+            `dataclasses.asdict`, a pickle or an event): only the store keeps it.
         disabled: A disabled account signs in by no method.
 
     Examples:
         >>> from datetime import datetime, timezone
         >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
         >>> ann = Account(id="a1", email="ann@example.com", created_at=now,
-        ...               credentials_changed_at=now, password_hash="$argon2id$...")
+        ...               credentials_changed_at=now, has_password=True)
         >>> ann.has_password, ann.enabled
         (True, True)
-        >>> "argon2" in repr(ann)
-        False
         >>> Account(id="a2", email="zoe@xn--bcher-kva.example", created_at=now,
         ...         credentials_changed_at=now).display_email
         'zoe@bücher.example'
@@ -111,7 +110,7 @@ class Account:
     created_at: datetime
     credentials_changed_at: datetime
     name: str = ""
-    password_hash: str | None = field(default=None, repr=False)
+    has_password: bool = False
     disabled: bool = False
 
     def __post_init__(self) -> None:
@@ -127,11 +126,6 @@ class Account:
         return display_email(self.email)
 
     @property
-    def has_password(self) -> bool:
-        """True when the account can sign in with a password."""
-        return self.password_hash is not None
-
-    @property
     def enabled(self) -> bool:
         """True unless the account is disabled."""
         return not self.disabled
@@ -144,8 +138,10 @@ class Identity:
     Identity is (provider, issuer, subject), never an email address.
 
     Attributes:
-        provider: `"google"` or `"microsoft"`.
-        issuer: Google: its issuer; Microsoft: the tenant id (`tid`).
+        provider: The provider's name: `"google"`, `"microsoft"`, or a third-party
+            `Provider`'s.
+        issuer: Google: its issuer; Microsoft: the tenant id (`tid`); another
+            provider: its issuer.
         subject: Google: `sub`; Microsoft: the object id (`oid`).
 
     Examples:

@@ -333,7 +333,7 @@ def test_forgot_password_then_reset(page, steps, fake_demo):
         page.get_by_label("New password").fill("yet another demo passphrase")
         page.get_by_role("button", name="Set the password").click()
         expect(page.locator("p.flash.error")).to_be_visible()
-        assert demo.auth.sign_in_with_password(ADMIN_EMAIL, NEW_PASSWORD).email == ADMIN_EMAIL
+        assert demo.auth.passwords.sign_in(ADMIN_EMAIL, NEW_PASSWORD).email == ADMIN_EMAIL
 
     with steps("an unknown address: the same sentence, no link"):
         page.goto(f"{base}/password/forgot")
@@ -369,7 +369,7 @@ def test_change_password_keeps_this_session_and_ends_the_others(page, new_page, 
     elsewhere.reload()
     expect(flash(elsewhere)).to_have_text("Your session has ended. Please sign in again.")
     expect(elsewhere).to_have_url(f"{base}/login")
-    assert demo.auth.sign_in_with_password(ADMIN_EMAIL, NEW_PASSWORD).email == ADMIN_EMAIL
+    assert demo.auth.passwords.sign_in(ADMIN_EMAIL, NEW_PASSWORD).email == ADMIN_EMAIL
 
 
 def test_resend_and_revoke_an_invitation(page, steps, fake_demo):

@@ -156,8 +156,9 @@ def _providers(oidc: dict[str, Any]) -> list[Any]:
 
 def build_auth(config: dict[str, Any]) -> Any:
     """The `Auth` every worker builds alike: only the process differs."""
-    from bpart_auth import Auth, RedisThrottle, SQLStore, Throttle  # noqa: PLC0415
+    from bpart_auth import Auth, SQLStore, Throttle  # noqa: PLC0415
     from bpart_auth.testing import CHEAP_FOR_TESTS  # noqa: PLC0415
+    from bpart_auth.throttling import RedisThrottle  # noqa: PLC0415
 
     store = SQLStore(config["database_url"], engine_options=config["engine_options"])
     redis = config.get("redis")

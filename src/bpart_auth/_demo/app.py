@@ -13,7 +13,7 @@ sign-in with a passkey) and, in fake mode, the fake providers' own sign-in pages
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from flask import (
     Flask,
@@ -173,7 +173,7 @@ class _Views:
     def login(self) -> str | BaseResponse:
         if request.method == "GET":
             return render_template("login.html")
-        account = self.auth.sign_in_with_password(
+        account = self.auth.passwords.sign_in(
             request.form.get("email", ""),
             request.form.get("password", ""),
             client_address=request.remote_addr,
@@ -394,9 +394,8 @@ class _Views:
     def accept(self, token: str, method: str) -> BaseResponse:
         if method != "password":
             g.login_hint = self.auth.invites.check(token).email
-            provider = cast("ProviderName", method)
             return self.bpart.accept_invite_with(
-                provider, token, return_to=url_for("invite", token=token)
+                method, token, return_to=url_for("invite", token=token)
             )
         account = self.auth.invites.accept_with_password(
             token, password=request.form.get("password", ""), name=request.form.get("name", "")

@@ -22,7 +22,11 @@ class Provider(Protocol):
 
     @property
     def name(self) -> ProviderName:
-        """The provider's name (`"google"`, `"microsoft"`), unique within an `Auth`."""
+        """The provider's name (`"google"`, `"microsoft"`, `"gitlab"`), unique within an `Auth`.
+
+        Lowercase and URL-safe (`[a-z0-9][a-z0-9_.-]*`, at most 50 characters): it
+        is in the app's URLs and the store's identities.
+        """
         ...
 
     @property

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from bpart_auth.services.sessions import Session, SessionService
     from bpart_auth.store.base import AccountStore
 
+__all__ = ["InviteService"]
+
 DEFAULT_INVITE_LIFETIME: Final = timedelta(days=7)
 
 
@@ -183,7 +185,7 @@ class InviteService:
         in to a fresh session).
 
         Args:
-            provider: `"google"` or `"microsoft"`, as configured.
+            provider: A configured provider's name (`"google"`, `"microsoft"`...).
             token: The invitation token from the link.
             session: The app's session: the flow is kept there (see
                 `Auth.begin_sign_in`); without it, keep `start.sealed_flow` yourself.

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from bpart_auth.passwords import PasswordHasher, PasswordPolicy
     from bpart_auth.store.base import AccountStore
 
+__all__ = ["PasswordService"]
+
 DEFAULT_RESET_LIFETIME = timedelta(minutes=30)
 
 # What an unusable password (wrong type, over-long, a lone surrogate) is verified as,
@@ -94,15 +96,14 @@ class PasswordService:
         self._throttle.check(email=email, client_address=client_address)
         usable = _usable(password)
         candidate = password if usable else _UNUSABLE_PASSWORD
-        account = None if address is None else self._store.find_account_by_email(address)
-        if account is None or account.password_hash is None:
+        found = None if address is None else self._store.find_password_hash(address)
+        account, password_hash = found if found is not None else (None, None)
+        if account is None or password_hash is None:
             self._hasher.verify_dummy(candidate)
             self._throttle.failed(email=email, client_address=client_address)
             raise errors.InvalidCredentials
         try:
-            verification = self._hasher.verify(
-                password=candidate, password_hash=account.password_hash
-            )
+            verification = self._hasher.verify(password=candidate, password_hash=password_hash)
         except errors.UnsupportedPasswordHash:
             self._hasher.verify_dummy(candidate)  # same time as any other answer
             raise
@@ -113,11 +114,10 @@ class PasswordService:
             raise errors.AccountDisabled
         self._throttle.succeeded(email=email, client_address=client_address)
         if verification.needs_rehash:
-            new_hash = self._hasher.hash(password)
-            if self._store.replace_password_hash(
-                account.id, old=account.password_hash, new=new_hash
-            ):
-                account = self._store.get_account(account.id) or account
+            # Not a credential change: the account is the same before and after.
+            self._store.replace_password_hash(
+                account.id, old=password_hash, new=self._hasher.hash(password)
+            )
         self._events.emit(AuthEvent(kind="signed_in", account=account, method="password"))
         return account
 
@@ -151,10 +151,12 @@ class PasswordService:
         self._throttle.check(email=account.email, client_address=None)
         usable = _usable(current)
         candidate = current if usable else _UNUSABLE_PASSWORD
-        if account.password_hash is None:
+        found = self._store.find_password_hash(account.email)
+        password_hash = found[1] if found is not None and found[0].id == account.id else None
+        if password_hash is None:
             self._hasher.verify_dummy(candidate)
             raise errors.InvalidCredentials
-        verification = self._hasher.verify(password=candidate, password_hash=account.password_hash)
+        verification = self._hasher.verify(password=candidate, password_hash=password_hash)
         if not (usable and verification.ok):
             self._throttle.failed(email=account.email, client_address=None)
             raise errors.InvalidCredentials

@@ -52,6 +52,14 @@ if TYPE_CHECKING:
     from bpart_auth.store.base import AccountStore, SecondFactorRecord
     from bpart_auth.totp import TotpSecrets
 
+__all__ = [
+    "Enrolled",
+    "PendingSignIn",
+    "SecondFactorPolicy",
+    "SecondFactorService",
+    "TotpEnrolment",
+]
+
 PENDING_KEY: Final = "bpart_auth.pending"
 """Where the session keeps a pending sign-in (sealed): the second step, or enrolment."""
 ENROLMENT_KEY: Final = "bpart_auth.enrolment"

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from bpart_auth.services.second_factors import SecondFactorGate
     from bpart_auth.store.base import AccountStore
 
+__all__ = ["SessionService"]
+
 Session = MutableMapping[str, Any]
 """The app's session: any mutable mapping (Flask's, Django's and Starlette's all are).
 
@@ -103,7 +105,7 @@ class SessionService:
     ) -> SignInStep:
         """Sign `account` in to the app's session after its first factor.
 
-        Call it after every first-factor success: `sign_in_with_password`,
+        Call it after every first-factor success: `passwords.sign_in`,
         `invites.accept_with_password`, `passwords.complete_reset` (`complete` with
         `session=` calls it itself). The session is cleared first, so nothing planted
         in it before (by an attacker who fixed the session, or a previous user)

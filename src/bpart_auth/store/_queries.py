@@ -30,7 +30,8 @@ ACCOUNT_COLUMNS = (
     accounts.c.id,
     accounts.c.email,
     accounts.c.name,
-    accounts.c.password_hash,
+    # Whether there is a hash, never the hash: only `find_password_hash` reads it.
+    accounts.c.password_hash.is_not(None).label("has_password"),
     accounts.c.disabled,
     accounts.c.created_at,
     accounts.c.credentials_changed_at,
@@ -78,7 +79,7 @@ def account_from_row(row: Sequence[Any]) -> Account:
         id=row[0],
         email=row[1],
         name=row[2],
-        password_hash=row[3],
+        has_password=bool(row[3]),
         disabled=bool(row[4]),
         created_at=load_time(row[5]),
         credentials_changed_at=load_time(row[6]),
@@ -146,6 +147,12 @@ class Reads:
         )
         self.account_by_email = DirectRead.compile(
             account.where(accounts.c.email == bindparam("email")), engine
+        )
+        self.password_by_email = DirectRead.compile(
+            select(*ACCOUNT_COLUMNS, accounts.c.password_hash).where(
+                accounts.c.email == bindparam("email")
+            ),
+            engine,
         )
         self.account_by_identity = DirectRead.compile(
             account.join_from(identities, accounts, identities.c.account_id == accounts.c.id).where(

@@ -58,7 +58,7 @@ class IdentityTaken(Exception):
 # Accounts
 
 
-def insert_account(connection: Connection, account: Account) -> None:
+def insert_account(connection: Connection, account: Account, password_hash: str | None) -> None:
     """Insert an account; `EmailAlreadyRegistered` when the email's constraint objects."""
     try:
         connection.execute(
@@ -66,7 +66,7 @@ def insert_account(connection: Connection, account: Account) -> None:
                 id=account.id,
                 email=account.email,
                 name=account.name,
-                password_hash=account.password_hash,
+                password_hash=password_hash,
                 disabled=account.disabled,
                 created_at=account.created_at,
                 credentials_changed_at=account.credentials_changed_at,
@@ -322,11 +322,11 @@ def accept_invite(
         id=str(uuid.uuid4()),
         email=email,
         name=name,
-        password_hash=password_hash,
+        has_password=password_hash is not None,
         created_at=now,
         credentials_changed_at=now,
     )
-    insert_account(connection, account)
+    insert_account(connection, account, password_hash)
     if identity is not None:
         link = LinkedIdentity(
             account_id=account.id, identity=identity, email=identity_email, linked_at=now

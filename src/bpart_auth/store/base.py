@@ -1,36 +1,4 @@
-"""What bpart_auth remembers, as small Protocols an app's own storage can implement.
-
-`AccountStore` is the union of four concerns (accounts, identities, invitations,
-password-reset tokens). Our `MemoryStore` and `SQLStore` implement all of them; an app
-with its own user table implements them too and proves it with the contract kit in
-`bpart_auth.testing`.
-
-The contract, for every implementation:
-
-- The store is the single source of truth and enforces its invariants itself, so
-  that two app instances racing cannot break them: emails are unique (after
-  `normalize_email`, so case-insensitively), an identity belongs to at most one
-  account, an account links at most one identity per provider, and a consumed,
-  revoked or expired invitation or reset token is never consumed again.
-- Every method that writes more than one thing is atomic: all of it happens, or
-  nothing does, and the typed error says why.
-- Inputs are checked: an email being written (a new account, a changed email, a
-  new invitation, the account an invitation creates) through `validate_new_email`,
-  which is `normalize_email` plus `email-validator`, and an email looked up through
-  `normalize_email` alone, so a row stored before validation is still found
-  (`InvalidEmail` either way); names through `check_name` (at most 200 characters,
-  no control, bidi or other invisible format characters), other free text against
-  the limits below (`InvalidInput`); unknown ids (`AccountNotFound`). Validation
-  happens here, once, on the write path every caller shares; the services above
-  only canonicalise. No driver exception ever reaches the caller: unexpected
-  database failures are `StoreUnavailable`, with the original as `__cause__`.
-- A disabled account can use nothing: disabling deletes its reset tokens and
-  revokes the open invitations it sent, and the store refuses, inside the
-  transaction, a reset token for it, a reset completed for it, an invitation in its
-  name and the acceptance of one it sent. Enabling it again restores none of them.
-- Time comes from the caller (`now`), timezone-aware UTC, so services and tests
-  control the clock.
-"""
+"""The store Protocols; apps and store authors import them from `bpart_auth.store`."""
 
 from __future__ import annotations
 
@@ -94,6 +62,15 @@ class AccountRecords(Protocol):
 
     def find_account_by_email(self, email: str) -> Account | None:
         """The account with this email (normalised first), or None."""
+        ...
+
+    def find_password_hash(self, email: str) -> tuple[Account, str | None] | None:
+        """The account with this email (normalised first) and its password hash, or None.
+
+        The only way a hash leaves the store (`Account` carries `has_password`, never
+        the hash), for password sign-in and change: one read, so a sign-in costs the
+        same store work whether or not the account has a password.
+        """
         ...
 
     def update_account(

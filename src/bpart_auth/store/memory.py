@@ -77,6 +77,7 @@ class MemoryStore:
         self._invite_by_token: dict[str, str] = {}
         self._invite_token: dict[str, str] = {}
         self._reset_tokens: dict[str, _ResetToken] = {}
+        self._password_hashes: dict[str, str] = {}  # account id: hash; never on `Account`
         self._factors: dict[str, SecondFactorRecord] = {}  # by factor id, in the order added
         self._factor_by_lookup_key: dict[str, str] = {}
         self._recovery_codes: dict[str, set[str]] = {}  # account id: unused code hashes
@@ -107,6 +108,15 @@ class MemoryStore:
         with self._lock:
             account_id = self._account_by_email.get(email)
             return None if account_id is None else self._accounts[account_id]
+
+    def find_password_hash(self, email: str) -> tuple[Account, str | None] | None:
+        """See `AccountRecords.find_password_hash`."""
+        email = normalize_email(email)
+        with self._lock:
+            account_id = self._account_by_email.get(email)
+            if account_id is None:
+                return None
+            return self._accounts[account_id], self._password_hashes.get(account_id)
 
     def update_account(
         self,
@@ -152,9 +162,10 @@ class MemoryStore:
         with self._lock:
             account = self._existing(account_id)
             self._drop_reset_tokens(account_id)
+            self._set_password_hash(account.id, password_hash)
             return self._save(
                 dataclasses.replace(
-                    account, password_hash=password_hash, credentials_changed_at=now
+                    account, has_password=password_hash is not None, credentials_changed_at=now
                 )
             )
 
@@ -162,9 +173,9 @@ class MemoryStore:
         """See `AccountRecords.replace_password_hash`."""
         with self._lock:
             account = self._accounts.get(_key(account_id))
-            if account is None or account.password_hash != old:
+            if account is None or self._password_hashes.get(account.id) != old:
                 return False
-            self._save(dataclasses.replace(account, password_hash=new))
+            self._password_hashes[account.id] = new
             return True
 
     # Identities
@@ -515,12 +526,19 @@ class MemoryStore:
             id=str(uuid.uuid4()),
             email=email,
             name=name,
-            password_hash=password_hash,
+            has_password=password_hash is not None,
             created_at=now,
             credentials_changed_at=now,
         )
         self._account_by_email[email] = account.id
+        self._set_password_hash(account.id, password_hash)
         return self._save(account)
+
+    def _set_password_hash(self, account_id: str, password_hash: str | None) -> None:
+        if password_hash is None:
+            self._password_hashes.pop(account_id, None)
+        else:
+            self._password_hashes[account_id] = password_hash
 
     def _link(
         self, *, account_id: str, identity: Identity, email: str | None, now: datetime

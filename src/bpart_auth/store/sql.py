@@ -188,16 +188,17 @@ class SQLStore:
     ) -> Account:
         """See `AccountRecords.create_account`."""
         now = check.utc(now, "now")
+        password_hash = check.password_hash(password_hash)
         account = Account(
             id=str(uuid.uuid4()),
             email=clean_email(email),
             name=encodable(check_name(name), "name"),
-            password_hash=check.password_hash(password_hash),
+            has_password=password_hash is not None,
             created_at=now,
             credentials_changed_at=now,
         )
         with self._transaction() as connection:
-            _writes.insert_account(connection, account)
+            _writes.insert_account(connection, account, password_hash)
         return account
 
     def get_account(self, account_id: str) -> Account | None:
@@ -211,6 +212,11 @@ class SQLStore:
         """See `AccountRecords.find_account_by_email`."""
         rows = self._read(self._reads.account_by_email, email=normalize_email(email))
         return account_from_row(rows[0]) if rows else None
+
+    def find_password_hash(self, email: str) -> tuple[Account, str | None] | None:
+        """See `AccountRecords.find_password_hash`."""
+        rows = self._read(self._reads.password_by_email, email=normalize_email(email))
+        return (account_from_row(rows[0]), rows[0][-1]) if rows else None
 
     def update_account(
         self,

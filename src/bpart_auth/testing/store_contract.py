@@ -32,6 +32,7 @@ class TestMyStoreSecondFactors(SecondFactorContract):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -98,6 +99,17 @@ def race(threads: int, work: Callable[[int], _Result]) -> list[_Result | BaseExc
         return list(pool.map(run, range(threads)))
 
 
+def stored_hash(store: AccountStore, account_id: str) -> str | None:
+    """The password hash the store keeps for an account (via `find_password_hash`)."""
+    account = store.get_account(account_id)
+    assert account is not None
+    found = store.find_password_hash(account.email)
+    assert found is not None
+    assert found[0] == account
+    assert found[0].has_password == (found[1] is not None)
+    return found[1]
+
+
 class StoreContract:
     """The behaviour every `AccountStore` promises. Subclass it with a `store` fixture."""
 
@@ -134,7 +146,8 @@ class StoreContract:
         )
         assert account.id
         assert account.email == "ann@example.com"
-        assert (account.name, account.password_hash, account.disabled) == ("Ann", HASH, False)
+        assert (account.name, account.has_password, account.disabled) == ("Ann", True, False)
+        assert stored_hash(store, account.id) == HASH
         assert account.created_at == NOW
         assert account.credentials_changed_at == NOW
         assert store.get_account(account.id) == account
@@ -154,6 +167,27 @@ class StoreContract:
     def test_find_by_email_ignores_case_and_spaces(self, store: AccountStore) -> None:
         account = self.account(store)
         assert store.find_account_by_email(" ANN@example.com") == account
+
+    def test_find_password_hash(self, store: AccountStore) -> None:
+        ann = self.account(store)
+        bob = self.account(store, "bob@example.com", password=False)
+        assert store.find_password_hash(" ANN@example.com") == (ann, HASH)
+        assert store.find_password_hash("bob@example.com") == (bob, None)
+        assert store.find_password_hash("nobody@example.com") is None
+        assert not bob.has_password
+
+    def test_the_account_never_carries_its_hash(self, store: AccountStore) -> None:
+        account = self.account(store)
+        for read in (
+            account,
+            store.get_account(account.id),
+            store.find_account_by_email(account.email),
+            store.set_password_hash(account.id, password_hash=OTHER_HASH, now=LATER),
+        ):
+            assert read is not None
+            assert read.has_password
+            assert "argon2" not in repr(read)
+            assert "argon2" not in repr(dataclasses.asdict(read))
 
     def test_internationalised_domains_are_one_address(self, store: AccountStore) -> None:
         account = self.account(store, "ann@Bücher.example")
@@ -238,7 +272,8 @@ class StoreContract:
     def test_set_password_hash_stamps_credentials(self, store: AccountStore) -> None:
         account = self.account(store, password=False)
         changed = store.set_password_hash(account.id, password_hash=HASH, now=LATER)
-        assert changed.password_hash == HASH
+        assert changed.has_password
+        assert stored_hash(store, account.id) == HASH
         assert changed.credentials_changed_at == LATER
         assert store.get_account(account.id) == changed
         cleared = store.set_password_hash(account.id, password_hash=None, now=LATER)
@@ -250,10 +285,8 @@ class StoreContract:
         account = self.account(store)
         assert store.replace_password_hash(account.id, old=OTHER_HASH, new="$argon2id$x") is False
         assert store.replace_password_hash(account.id, old=HASH, new=OTHER_HASH) is True
-        stored = store.get_account(account.id)
-        assert stored is not None
-        assert stored.password_hash == OTHER_HASH
-        assert stored.credentials_changed_at == account.credentials_changed_at
+        assert stored_hash(store, account.id) == OTHER_HASH
+        assert store.get_account(account.id) == account  # not a credential change
         assert store.replace_password_hash("no-such-id", old=HASH, new=OTHER_HASH) is False
 
     # Identities
@@ -549,11 +582,12 @@ class StoreContract:
             identity_email=None,
             now=LATER,
         )
-        assert (account.email, account.name, account.password_hash) == (
+        assert (account.email, account.name, account.has_password) == (
             "bob@example.com",
             "Bob",
-            HASH,
+            True,
         )
+        assert stored_hash(store, account.id) == HASH
         accepted = store.find_invite(token_hash("invite"))
         assert accepted is not None
         assert (accepted.id, accepted.accepted_at, accepted.account_id) == (
@@ -781,17 +815,16 @@ class StoreContract:
         changed = store.complete_reset(
             token_hash=token_hash("r"), password_hash=OTHER_HASH, now=NOW
         )
-        assert (changed.id, changed.password_hash, changed.credentials_changed_at) == (
+        assert stored_hash(store, account.id) == OTHER_HASH
+        assert (changed.id, changed.has_password, changed.credentials_changed_at) == (
             account.id,
-            OTHER_HASH,
+            True,
             NOW,
         )
         with pytest.raises(errors.InvalidResetToken) as caught:
             store.complete_reset(token_hash=token_hash("r"), password_hash=HASH, now=NOW)
         assert caught.value.code == "reset_token_invalid"
-        stored = store.get_account(account.id)
-        assert stored is not None
-        assert stored.password_hash == OTHER_HASH
+        assert stored_hash(store, account.id) == OTHER_HASH
 
     def test_find_account_by_reset_token(self, store: AccountStore) -> None:
         account = self.account(store)
@@ -890,7 +923,8 @@ class StoreContract:
         disabled = store.update_account(ann.id, disabled=True, now=when)
 
         assert disabled.disabled
-        assert (disabled.password_hash, disabled.credentials_changed_at) == (HASH, when)
+        assert (disabled.has_password, disabled.credentials_changed_at) == (True, when)
+        assert stored_hash(store, ann.id) == HASH
         for label in ("ann-1", "ann-2"):
             assert store.find_account_by_reset_token(token_hash(label)) is None
         assert store.find_account_by_reset_token(token_hash("bob")) == bob
@@ -1001,7 +1035,8 @@ class StoreContract:
             store.complete_reset(token_hash=token_hash("r"), password_hash=OTHER_HASH, now=NOW)
         stored = store.get_account(ann.id)
         assert stored is not None
-        assert (stored.password_hash, stored.credentials_changed_at) == (HASH, NOW)
+        assert stored.credentials_changed_at == NOW
+        assert stored_hash(store, ann.id) == HASH
 
     # Keys of any type: a lookup by a value a request carried finds nothing.
 
@@ -1119,9 +1154,8 @@ class StoreContract:
         losers = [o for o in outcomes if isinstance(o, BaseException)]
         assert len(winners) == 1
         assert all(isinstance(o, errors.InvalidResetToken) for o in losers), losers[:3]
-        stored = store.get_account(account.id)
-        assert stored is not None
-        assert stored.password_hash == winners[0].password_hash
+        (winner,) = [i for i, o in enumerate(outcomes) if not isinstance(o, BaseException)]
+        assert stored_hash(store, account.id) == f"$argon2id${winner}"
 
     def test_race_disable_against_resets(self, store: AccountStore) -> None:
         # One thread disables, the others each complete a reset with their own token.
