@@ -147,6 +147,7 @@ def test_the_session_cert_headers_and_hooks_apply(monkeypatch):
     seen_by_hook: list[int] = []
     session, adapter = recording_session(cert=("/client.pem", "/client.key"))
     session.headers["X-App"] = "backoffice"
+    session.cookies.set("affinity", "node-7", domain="fake-google.test")
 
     def hook(response, **_):
         seen_by_hook.append(response.status_code)
@@ -155,6 +156,7 @@ def test_the_session_cert_headers_and_hooks_apply(monkeypatch):
     google_sign_in(session)
     assert {kwargs["cert"] for _, kwargs in adapter.sent} == {("/client.pem", "/client.key")}
     assert {headers.get("X-App") for headers in adapter.headers} == {"backoffice"}
+    assert {headers.get("Cookie") for headers in adapter.headers} == {"affinity=node-7"}
     assert len(seen_by_hook) == len(adapter.sent) >= 3
 
 

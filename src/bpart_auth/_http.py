@@ -198,17 +198,18 @@ def _prepare(
             del merged_headers[name]
     if session.params:
         params = {**session.params, **(params or {})}  # type: ignore[dict-item]
+    # PreparedRequest.prepare's steps, in its order; the cookie header is skipped
+    # when the session holds no cookie (the usual case: building it costs more
+    # than the rest of the headers).
     prepared = requests.PreparedRequest()
-    prepared.prepare(
-        method=method,
-        url=url,
-        headers=merged_headers,
-        data=data,
-        params=params or None,
-        auth=session.auth or environment.netrc,
-        cookies=session.cookies,
-        hooks=session.hooks,
-    )
+    prepared.prepare_method(method)
+    prepared.prepare_url(url, params or None)
+    prepared.prepare_headers(merged_headers)
+    if session.cookies:
+        prepared.prepare_cookies(session.cookies)
+    prepared.prepare_body(data, None, None)
+    prepared.prepare_auth(session.auth or environment.netrc, url)
+    prepared.prepare_hooks(session.hooks)
     verify = session.verify
     if (verify is True or verify is None) and environment.ca_bundle:
         verify = environment.ca_bundle  # what requests does when none is set
