@@ -207,6 +207,8 @@ def _prepare(
     prepared.prepare_headers(merged_headers)
     if session.cookies:
         prepared.prepare_cookies(session.cookies)
+    else:  # what prepare_cookies leaves, which Session.send reads on a redirect answer
+        prepared._cookies = requests.cookies.RequestsCookieJar()  # type: ignore[attr-defined]  # noqa: SLF001
     prepared.prepare_body(data, None, None)
     prepared.prepare_auth(session.auth or environment.netrc, url)
     prepared.prepare_hooks(session.hooks)
