@@ -31,7 +31,9 @@ class Case:
     outside the timed region and each call it returns is timed on its own.
 
     `low`/`high` are the bounds the ratio should meet (from the issue's "Done when");
-    the table shows them and whether they hold. They are never asserted.
+    `budget` is the most seconds a subject call may take (the median), for a target
+    the issue sets in time. The table shows them and whether they all hold. They are
+    never asserted.
     """
 
     group: str
@@ -42,6 +44,7 @@ class Case:
     fresh: Callable[[], Callable[[], object]] | None = None
     high: float | None = None
     low: float | None = None
+    budget: float | None = None
     note: str = ""
     repeats: int | None = None  # more samples for slow, noisy cases (argon2 with p=4)
 
@@ -106,10 +109,13 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        if self.case.high is None and self.case.low is None:
+        case = self.case
+        if case.high is None and case.low is None and case.budget is None:
             return ""
-        ok = (self.case.high is None or self.ratio <= self.case.high) and (
-            self.case.low is None or self.ratio >= self.case.low
+        ok = (
+            (case.high is None or self.ratio <= case.high)
+            and (case.low is None or self.ratio >= case.low)
+            and (case.budget is None or self.subject <= case.budget)
         )
         return "ok" if ok else "MISSED"
 
@@ -117,12 +123,17 @@ class Result:
     def target(self) -> str:
         low, high = self.case.low, self.case.high
         if low is not None and high is not None:
-            return f"{low:g}-{high:g}"
-        if high is not None:
-            return f"<= {high:g}"
-        if low is not None:
-            return f">= {low:g}"
-        return ""
+            ratio = f"{low:g}-{high:g}"
+        elif high is not None:
+            ratio = f"<= {high:g}"
+        elif low is not None:
+            ratio = f">= {low:g}"
+        else:
+            ratio = ""
+        if self.case.budget is None:
+            return ratio
+        budget = f"<= {duration(self.case.budget)}"
+        return f"{budget}, ratio {ratio}" if ratio else budget
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,7 +5,7 @@
 `MicrosoftProvider(session=...)`), it answers discovery, keys and the token endpoint
 from a `FakeGoogle` or `FakeMicrosoft` in this process. Everything above the socket
 runs as in production: requests (request preparation, hooks, response handling),
-requests-oauthlib and oauthlib (Google's code exchange), msal (Microsoft's), and the
+the library's own code exchange (Google's), msal (Microsoft's), and the
 fake's own token endpoint (client authentication, single-use code, PKCE S256).
 
 The fake registers its endpoints through its public `install()`, which takes
@@ -102,8 +102,8 @@ def catch_strays(transport: InProcessTransport) -> Iterator[None]:
     """While active, every request of every `requests.Session` goes to `transport`.
 
     A provider should send every request through the session it is given. One that
-    builds a session of its own (requests-oauthlib's `OAuth2Session` for Google's
-    code exchange, at the time of writing) would otherwise go to the network: here
+    builds a session of its own (requests-oauthlib's `OAuth2Session` did, for
+    Google's code exchange, before issue 16) would otherwise go to the network: here
     such a request still reaches the fake, through the same requests machinery, and
     is counted in `transport.strays` so the benchmark can say so. A request for a
     URL the fake does not serve fails, whichever session sends it: nothing leaves

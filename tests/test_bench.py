@@ -247,3 +247,35 @@ def test_async_rows_compare_each_figure_with_its_own_baseline():
     unbounded = rows["100 sign-ins: peak memory growth, def routes, no limiter"]
     assert (unbounded.ratio, unbounded.verdict) == (pytest.approx(620 / 65), "")  # median
     assert row(unbounded)[-2:] == ["", ""]
+
+
+def _budget_result(subject, baseline, *, budget, high):
+    case = Case(
+        group="flow",
+        name="a callback",
+        baseline_name="floor",
+        baseline=lambda: None,
+        subject=lambda: None,
+        budget=budget,
+        high=high,
+    )
+    return Result(
+        case=case,
+        subject_samples=subject,
+        baseline_samples=baseline,
+        subject_calls=1,
+        baseline_calls=1,
+        load=1.0,
+    )
+
+
+def test_a_time_budget_shows_beside_the_ratio_bound_and_both_must_hold():
+    within = _budget_result([6e-4, 6e-4, 6e-4], [5e-5] * 3, budget=7e-4, high=15)
+    assert within.target == "<= 700 us, ratio <= 15"
+    assert within.verdict == "ok"
+    slow = _budget_result([8e-4] * 3, [1e-4] * 3, budget=7e-4, high=15)  # ratio 8: ok
+    assert slow.verdict == "MISSED"
+    heavy = _budget_result([6e-4] * 3, [2e-5] * 3, budget=7e-4, high=15)  # 0.6 ms, ratio 30
+    assert heavy.verdict == "MISSED"
+    alone = _budget_result([6e-4] * 3, [2e-5] * 3, budget=7e-4, high=None)
+    assert (alone.target, alone.verdict) == ("<= 700 us", "ok")

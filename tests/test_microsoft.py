@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 from datetime import datetime, timezone
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
@@ -26,6 +28,7 @@ from bpart_auth import (
     ProviderUnavailable,
     TenantNotAllowed,
 )
+from bpart_auth.flowstate import FlowSealer, code_challenge
 from bpart_auth.providers.microsoft import CONSUMER_TENANT
 from bpart_auth.testing import CHEAP_FOR_TESTS, FakeMicrosoft
 
@@ -856,3 +859,20 @@ def test_endpoint_hosts_for_a_sovereign_cloud_with_its_own_keys_host(store):
 def test_bad_endpoint_hosts_are_refused_at_construction(endpoint_hosts):
     with pytest.raises(ConfigurationError):
         MicrosoftProvider(client_id="c", client_secret="s", endpoint_hosts=endpoint_hosts)
+
+
+def test_one_pkce_verifier_and_one_nonce_are_sealed(store, organizations):
+    """The URL carries the flow's own challenge and hashed nonce; nothing of msal's is sealed."""
+    auth, ann = make(store, organizations)
+    link(store, ann)
+    start = auth.begin_sign_in("microsoft", redirect_uri=CALLBACK)
+    flow = FlowSealer(SECRET).open(start.sealed_flow)
+    query = dict(parse_qsl(urlsplit(start.url).query))
+    assert query["code_challenge"] == code_challenge(flow.code_verifier)
+    assert query["code_challenge_method"] == "S256"
+    assert query["nonce"] == hashlib.sha256(flow.nonce.encode()).hexdigest()
+    assert (query["response_mode"], query["client_info"]) == ("query", "1")
+    assert set(query["scope"].split()) == {"openid", "profile", "email"}
+    assert dict(flow.extra) == {}
+    params = organizations.authorize(start.url, oid=OID)
+    assert auth.complete(sealed_flow=start.sealed_flow, params=params).account.id == ann.id

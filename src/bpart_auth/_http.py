@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import threading
+import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
+from urllib.parse import urlencode
 
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from bpart_auth.errors import ProviderUnavailable
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 __all__ = ["MAX_ANSWER_BYTES", "Answer", "exchange", "json_object"]
 
@@ -60,9 +63,11 @@ def exchange(
 ) -> Answer:
     """Send one request to a provider and read its answer within `limit` bytes.
 
-    Redirects are not followed (a provider's endpoints answer in place), and the
-    session's `verify` is passed explicitly: `requests` would otherwise let a
-    `REQUESTS_CA_BUNDLE` environment variable override it.
+    Redirects are not followed (a provider's endpoints answer in place). The
+    request is prepared and sent through `session` (its headers, auth, cookies,
+    hooks and mounted adapters apply), but without `Session.request`'s environment
+    scan on every call (`_environment`), and the session's own `verify`, `cert`
+    and `proxies` win over `REQUESTS_CA_BUNDLE` and `HTTPS_PROXY`.
 
     Args:
         session: The session to send with (its CA bundle, proxies, certificate).
@@ -88,16 +93,11 @@ def exchange(
         return ProviderUnavailable(provider=provider, detail=f"{what} at {url}: {why}")
 
     try:
-        response = session.request(
-            method,
-            url,
-            params=params,
-            data=data,
-            headers=headers,
-            timeout=timeout,
-            verify=session.verify,
-            allow_redirects=False,
-            stream=True,
+        prepared, settings = _prepare(
+            session, method, url, params=params, data=data, headers=headers
+        )
+        response = session.send(
+            prepared, stream=True, timeout=timeout, allow_redirects=False, **settings
         )
         with response:
             status = response.status_code
@@ -111,6 +111,114 @@ def exchange(
             return Answer(status=status, headers=response.headers, body=bytes(body))
     except requests.RequestException as exc:
         raise unavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Environment:
+    """What `requests` reads from the environment for one origin (scheme, host, port)."""
+
+    proxies: Mapping[str, str]  # from HTTP(S)_PROXY, unless NO_PROXY covers the host
+    ca_bundle: str | None  # REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE
+    netrc: tuple[str, str] | None  # credentials for the host in ~/.netrc
+
+
+_NO_ENVIRONMENT: Final = _Environment(proxies={}, ca_bundle=None, netrc=None)
+_environments: weakref.WeakKeyDictionary[requests.Session, dict[str, _Environment]] = (
+    weakref.WeakKeyDictionary()
+)
+_environments_lock = threading.Lock()
+
+
+def _origin(url: str) -> str:
+    start = url.find("//") + 2
+    end = url.find("/", start)
+    return url if end < 0 else url[:end]
+
+
+def _environment(session: requests.Session, url: str) -> _Environment:
+    """The environment's settings for `url`'s origin, read once per session and origin.
+
+    `Session.request` reads them on every request (a scan of `os.environ`, the
+    `NO_PROXY` match, a look for `~/.netrc`): two thirds of a callback's HTTP cost.
+    A provider talks to two or three origins, so they are read once for each; a
+    change to the environment after the first request is not seen.
+    """
+    origin = _origin(url)
+    known = _environments.get(session)
+    if known is not None:
+        found = known.get(origin)
+        if found is not None:
+            return found
+    environment = _Environment(
+        proxies=requests.utils.get_environ_proxies(url, no_proxy=session.proxies.get("no_proxy")),
+        ca_bundle=os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"),
+        netrc=requests.utils.get_netrc_auth(url),
+    )
+    with _environments_lock:
+        _environments.setdefault(session, {})[origin] = environment
+    return environment
+
+
+def _form(data: Mapping[str, Any]) -> str:
+    """A form body as `requests` encodes one: None values dropped, lists repeated."""
+    pairs: list[tuple[str, object]] = []
+    for name, value in data.items():
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            value = (value,)  # noqa: PLW2901 - one value or many, as requests takes them
+        pairs.extend((name, item) for item in value if item is not None)
+    return urlencode(pairs)
+
+
+def _prepare(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    params: Mapping[str, str] | None,
+    data: Mapping[str, Any] | str | None,
+    headers: Mapping[str, str] | None,
+) -> tuple[requests.PreparedRequest, dict[str, Any]]:
+    """What `Session.request` would send, and the settings for `Session.send`.
+
+    The session's headers, parameters, auth, cookies and hooks are merged as
+    `Session.prepare_request` merges them, and its adapters (retries, proxies, a
+    test transport) send the request. Unlike `Session.request`, the session's own
+    `verify`, `cert` and `proxies` win over the environment's (`REQUESTS_CA_BUNDLE`,
+    `HTTPS_PROXY`), which is read once per origin (`_environment`).
+    """
+    environment = _environment(session, url) if session.trust_env else _NO_ENVIRONMENT
+    merged_headers: CaseInsensitiveDict[Any] = CaseInsensitiveDict(session.headers)
+    if isinstance(data, Mapping):
+        data = _form(data)
+        merged_headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if headers:
+        merged_headers.update(headers)
+    for name, value in list(merged_headers.items()):
+        if value is None:  # how a caller removes a session header, in requests
+            del merged_headers[name]
+    if session.params:
+        params = {**session.params, **(params or {})}  # type: ignore[dict-item]
+    # PreparedRequest.prepare's steps, in its order; the cookie header is skipped
+    # when the session holds no cookie (the usual case: building it costs more
+    # than the rest of the headers).
+    prepared = requests.PreparedRequest()
+    prepared.prepare_method(method)
+    prepared.prepare_url(url, params or None)
+    prepared.prepare_headers(merged_headers)
+    if session.cookies:
+        prepared.prepare_cookies(session.cookies)
+    else:  # what prepare_cookies leaves, which Session.send reads on a redirect answer
+        prepared._cookies = requests.cookies.RequestsCookieJar()  # type: ignore[attr-defined]  # noqa: SLF001
+    prepared.prepare_body(data, None, None)
+    prepared.prepare_auth(session.auth or environment.netrc, url)
+    prepared.prepare_hooks(session.hooks)
+    verify = session.verify
+    if (verify is True or verify is None) and environment.ca_bundle:
+        verify = environment.ca_bundle  # what requests does when none is set
+    proxies = session.proxies
+    if environment.proxies:
+        proxies = {**environment.proxies, **proxies}
+    return prepared, {"verify": verify, "cert": session.cert, "proxies": proxies}
 
 
 def _finite(text: str) -> float:

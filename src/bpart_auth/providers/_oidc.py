@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 from urllib.parse import urlsplit
 
 import requests
-from requests_oauthlib import OAuth2Session
+from oauthlib.oauth2 import WebApplicationClient
 
 from bpart_auth._http import exchange, json_object
 from bpart_auth._idtoken import validate_id_token
@@ -244,15 +244,24 @@ class OIDCClient:
                 keys = self._keys
         return keys
 
-    def authorization_url(self, flow: FlowState, **extra: str) -> str:
-        """The authorization request: code flow, state, nonce, PKCE S256."""
-        oauth = OAuth2Session(
-            self.client_id, redirect_uri=flow.redirect_uri, scope=list(self.scopes)
-        )
-        url, _ = oauth.authorization_url(
+    def authorization_url(self, flow: FlowState, *, nonce: str | None = None, **extra: str) -> str:
+        """The authorization request: code flow, state, nonce, PKCE S256.
+
+        Built by oauthlib's client alone: no `requests.Session` per sign-in.
+
+        Args:
+            flow: The flow being begun (its state, nonce, verifier, redirect URI).
+            nonce: The `nonce` to send when it is not the flow's own (Microsoft
+                sends a hash of it).
+            extra: More query parameters (`prompt`, `hd`).
+        """
+        client = WebApplicationClient(self.client_id)
+        url = client.prepare_request_uri(
             self.metadata()["authorization_endpoint"],
+            redirect_uri=flow.redirect_uri,
+            scope=list(self.scopes),
             state=flow.state,
-            nonce=flow.nonce,
+            nonce=flow.nonce if nonce is None else nonce,
             code_challenge=code_challenge(flow.code_verifier),
             code_challenge_method="S256",
             **extra,

@@ -1,6 +1,6 @@
 """Sign in with Microsoft (Entra ID): msal's code flow, our own ID-token checks.
 
-msal drives the authorization code flow (PKCE, state, its own nonce) but does not
+msal exchanges the code (with the flow's own PKCE verifier and nonce) but does not
 verify the ID token's signature, nor a multi-tenant issuer; the shared validator
 does both here. The identity is (tid, oid), never an email.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import warnings
 from typing import TYPE_CHECKING, Any, Final
 
 from bpart_auth._idtoken import text_claim, validate_id_token
@@ -46,8 +45,9 @@ MICROSOFT_AUTHORITY_HOST: Final = "https://login.microsoftonline.com"
 CONSUMER_TENANT: Final = "9188040d-6c67-4c5b-b112-36a304b66dad"
 """The tenant id every personal Microsoft account carries."""
 MULTI_TENANT: Final = frozenset({"common", "organizations", "consumers"})
-# msal adds openid and profile itself and refuses them as input; no refresh tokens.
-_SCOPES: Final = ["email"]
+# What msal asks for: email, plus the openid and profile it adds itself (it refuses
+# them as input); no offline_access, so no refresh tokens.
+_MSAL_SCOPES: Final = ("email", "openid", "profile")
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _MAX_OBJECT_ID: Final = 255  # Entra's oid is a GUID; fakes may use short names
 _MAX_NAME: Final = 1024  # a display name; the store keeps its first 200 characters
@@ -59,6 +59,11 @@ _KNOWN_HOSTS: Final = frozenset(
         "https://login.partner.microsoftonline.cn",
     }
 )
+
+
+def _hashed_nonce(nonce: str) -> str:
+    """The nonce sent to Entra: msal's spelling, the hex SHA-256 of the flow's nonce."""
+    return hashlib.sha256(nonce.encode("ascii")).hexdigest()
 
 
 def _discovery_issuers(host: str, tenant: str) -> IssuerPin:
@@ -169,7 +174,7 @@ class MicrosoftProvider:
                 if endpoint_hosts is None
                 else endpoint_hosts_setting("microsoft", endpoint_hosts)
             ),
-            scopes=(),
+            scopes=_MSAL_SCOPES,
             session=session,
             timeout=timeout,
         )
@@ -187,28 +192,26 @@ class MicrosoftProvider:
         return f"{self.authority_host}/{self.tenant}/adminconsent?client_id={self.client_id}"
 
     def authorization_url(self, flow: FlowState) -> tuple[str, Mapping[str, str]]:
-        """See `Provider.authorization_url`: msal's URL, with msal's nonce and PKCE kept."""
-        app = self._app()
-        with warnings.catch_warnings():
-            # msal recommends form_post. A form_post callback is a cross-site POST, on
-            # which browsers withhold SameSite=Lax session cookies, so the app would
-            # lose the flow state; the code in the query is PKCE-bound and single-use.
-            warnings.filterwarnings("ignore", message="response_mode='form_post'")
-            try:
-                msal_flow = app.initiate_auth_code_flow(
-                    _SCOPES,
-                    redirect_uri=flow.redirect_uri,
-                    state=flow.state,
-                    prompt="select_account",
-                    response_mode="query",
-                )
-            except ValueError as exc:
-                raise ConfigurationError(detail=f"microsoft: msal refused: {exc}") from exc
-        return str(msal_flow["auth_uri"]), {
-            "msal_code_verifier": msal_flow["code_verifier"],
-            "msal_nonce": msal_flow["nonce"],
-            "msal_scope": " ".join(msal_flow["scope"]),
-        }
+        """See `Provider.authorization_url`: the request msal would build, from the flow's values.
+
+        The flow's own PKCE verifier and nonce are the only ones: the URL carries
+        the verifier's S256 challenge and, as msal does, the SHA-256 of the nonce
+        (msal checks the ID token's nonce against that hash at the callback). So
+        nothing of msal's goes into the sealed state.
+
+        A form_post callback (which msal recommends) is a cross-site POST, on which
+        browsers withhold SameSite=Lax session cookies, so the app would lose the
+        flow state; the code in the query is PKCE-bound and single-use.
+        """
+        self._app()  # msal's settings are checked at the first sign-in, as before
+        url = self._oidc.authorization_url(
+            flow,
+            nonce=_hashed_nonce(flow.nonce),
+            response_mode="query",
+            client_info="1",
+            prompt="select_account",
+        )
+        return url, {}
 
     def complete(self, flow: FlowState, params: Mapping[str, str]) -> VerifiedIdentity:
         """See `Provider.complete`."""
@@ -223,9 +226,9 @@ class MicrosoftProvider:
         msal_flow = {
             "state": flow.state,
             "redirect_uri": flow.redirect_uri,
-            "scope": flow.extra["msal_scope"].split(),
-            "code_verifier": flow.extra["msal_code_verifier"],
-            "nonce": flow.extra["msal_nonce"],
+            "scope": list(_MSAL_SCOPES),
+            "code_verifier": flow.code_verifier,
+            "nonce": flow.nonce,
             "claims_challenge": None,
         }
         # Our state check already ran; msal gets only what it needs (no client_info:
@@ -244,15 +247,13 @@ class MicrosoftProvider:
         id_token = result.get("id_token")
         if not isinstance(id_token, str):
             raise ProviderError(provider="microsoft", detail="token response without id_token")
-        # msal sends SHA-256(nonce) as the nonce and keeps the plain one.
-        nonce = hashlib.sha256(flow.extra["msal_nonce"].encode("ascii")).hexdigest()
         claims = validate_id_token(
             id_token,
             keys=self._oidc.keys(),
             provider="microsoft",
             issuer=self._issuer_matches,
             audience=self.client_id,
-            nonce=nonce,
+            nonce=_hashed_nonce(flow.nonce),
         )
         return self._identity(claims)
 

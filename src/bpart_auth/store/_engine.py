@@ -25,7 +25,7 @@ import contextlib
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
     from sqlalchemy.engine import URL, Connection, Engine
-    from sqlalchemy.sql.expression import Select
+    from sqlalchemy.sql.compiler import SQLCompiler
+    from sqlalchemy.sql.expression import ClauseElement, Select
 
 SQLITE_BUSY_TIMEOUT: Final = 10.0
 """Seconds a SQLite connection waits for the write lock before giving up."""
@@ -242,9 +243,9 @@ class DirectRead:
     positions: tuple[str, ...] | None
 
     @classmethod
-    def compile(cls, statement: Select[Any], engine: Engine) -> DirectRead:
+    def compile(cls, statement: Select[Any] | ClauseElement, engine: Engine) -> DirectRead:
         """Compile `statement` (with named `bindparam`s) for `engine`'s dialect."""
-        compiled = statement.compile(dialect=engine.dialect)
+        compiled = cast("SQLCompiler", statement.compile(dialect=engine.dialect))
         positions = tuple(compiled.positiontup or ()) if compiled.positional else None
         return cls(compiled.string, positions)
 
@@ -276,6 +277,39 @@ def fetch(engine: Engine, query: DirectRead, values: Mapping[str, object]) -> Se
         try:
             cursor.execute(query.sql, query.parameters(values))
             return cursor.fetchall()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor):
+                connection.invalidate(exc)
+            raise unavailable(exc, engine) from exc
+        finally:
+            cursor.close()
+    except engine.dialect.loaded_dbapi.Error as exc:  # cursor() on a dead connection
+        connection.invalidate(exc)
+        raise unavailable(exc, engine) from exc
+    finally:
+        connection.close()
+
+
+def execute(engine: Engine, query: DirectRead, values: Mapping[str, object]) -> int:
+    """Run one statement of a `DirectRead` shape (an INSERT, a DELETE); its row count.
+
+    The connection is in autocommit mode, so the statement is its own transaction:
+    one round trip, no `BEGIN`/`COMMIT`. For a single statement that decides on
+    its own (`INSERT ... ON CONFLICT`), that is as atomic as a transaction.
+
+    Raises:
+        StoreUnavailable: The database could not be reached or failed; a dropped
+            connection is discarded.
+    """
+    try:
+        connection = engine.pool.connect()
+    except (engine.dialect.loaded_dbapi.Error, SQLAlchemyError) as exc:
+        raise unavailable(exc, engine) from exc
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(query.sql, query.parameters(values))
+            return int(cursor.rowcount)
         except engine.dialect.loaded_dbapi.Error as exc:
             if engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor):
                 connection.invalidate(exc)

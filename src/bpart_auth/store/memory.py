@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import heapq
 import threading
 import uuid
 from typing import TYPE_CHECKING
@@ -29,9 +31,6 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from bpart_auth.models import ProviderName, SecondFactorKind
-
-
-_SWEEP_EVERY = 256  # consume_once calls between two clean-ups of expired keys
 
 
 def _key(value: object) -> str:
@@ -82,7 +81,15 @@ class MemoryStore:
         self._factor_by_lookup_key: dict[str, str] = {}
         self._recovery_codes: dict[str, set[str]] = {}  # account id: unused code hashes
         self._used_once: dict[tuple[str, str], datetime] = {}
-        self._used_once_calls = 0
+        # (expires_at, (purpose, key)), soonest first, so consume_once forgets only
+        # the expired heads and a call costs the same however many keys are held.
+        # Expiries mostly come in order (now + a fixed lifetime): those go to a
+        # queue, O(1); one earlier than the queue's tail goes to a heap, O(log n).
+        # An entry is stale (and skipped) when its key was used again after expiring.
+        self._used_once_queue: collections.deque[tuple[datetime, tuple[str, str]]] = (
+            collections.deque()
+        )
+        self._used_once_heap: list[tuple[datetime, tuple[str, str]]] = []
 
     # Accounts
 
@@ -495,14 +502,24 @@ class MemoryStore:
             now: The current time.
         """
         with self._lock:
-            self._used_once_calls += 1
-            if self._used_once_calls % _SWEEP_EVERY == 0:  # forget expired keys now and then
-                for stale in [k for k, until in self._used_once.items() if until <= now]:
-                    del self._used_once[stale]
-            used_until = self._used_once.get((purpose, key))
+            queue, heap, used = self._used_once_queue, self._used_once_heap, self._used_once
+            while queue and queue[0][0] <= now:  # forget what has expired
+                until, old = queue.popleft()
+                if used.get(old) == until:
+                    del used[old]
+            while heap and heap[0][0] <= now:
+                until, old = heapq.heappop(heap)
+                if used.get(old) == until:
+                    del used[old]
+            name = (purpose, key)
+            used_until = used.get(name)
             if used_until is not None and used_until > now:
                 return False
-            self._used_once[purpose, key] = expires_at
+            used[name] = expires_at
+            if not queue or queue[-1][0] <= expires_at:
+                queue.append((expires_at, name))
+            else:
+                heapq.heappush(heap, (expires_at, name))
             return True
 
     # Internals: callers hold the lock.

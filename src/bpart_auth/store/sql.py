@@ -31,7 +31,9 @@ from bpart_auth.store._checks import (
     is_code_hash,
 )
 from bpart_auth.store._engine import (
+    DirectRead,
     create_store_engine,
+    execute,
     fetch,
     translated_errors,
     write_transaction,
@@ -56,7 +58,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from bpart_auth.models import Identity, Invite, ProviderName, SecondFactorKind
-    from bpart_auth.store._engine import DirectRead
 
 __all__ = ["SQLStore"]
 
@@ -124,7 +125,7 @@ class SQLStore:
         self._ready_lock = threading.Lock()
         self._calls = itertools.count(1)
         self._reads = Reads(self._engine)
-        self._consume_statement: Any = None
+        self._consume_statements: tuple[DirectRead, DirectRead] | None = None
 
     def __repr__(self) -> str:
         return f"SQLStore({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -561,8 +562,9 @@ class SQLStore:
     def consume_once(self, *, purpose: str, key: str, expires_at: datetime, now: datetime) -> bool:
         """True the first time (purpose, key) is seen, False after that until it expires.
 
-        One statement (`INSERT ... ON CONFLICT`) decides, so of any number of
-        concurrent calls, in any number of processes, exactly one gets True.
+        One autocommit statement (`INSERT ... ON CONFLICT`), one round trip,
+        decides, so of any number of concurrent calls, in any number of processes,
+        exactly one gets True. Every 256th call first deletes the expired keys.
 
         Args:
             purpose: What the key is for (`"flow_state"`), so kinds never collide.
@@ -577,36 +579,44 @@ class SQLStore:
             InvalidInput: An over-long purpose or key, or a naive datetime.
             StoreUnavailable: The database failed.
         """
+        dialect = self._dialect
         values = {
             "purpose": check.checked(purpose, "purpose", PURPOSE_LENGTH),
             "key": check.checked(key, "key", MAX_TEXT_LENGTH),
-            "expires_at": check.utc(expires_at, "expires_at"),
-            "now": check.utc(now, "now"),
+            "expires_at": dump_time(check.utc(expires_at, "expires_at"), dialect),
+            "now": dump_time(check.utc(now, "now"), dialect),
         }
-        with self._transaction() as connection:
-            if next(self._calls) % _PURGE_EVERY == 0:
-                connection.execute(delete(used_once).where(used_once.c.expires_at <= values["now"]))
-            result = connection.execute(self._consume_once_statement(), values)
-            return bool(result.rowcount == 1)
+        if not self._ready.is_set():
+            self._ensure_ready()
+        consume, purge = self._consume_once_statements()
+        if next(self._calls) % _PURGE_EVERY == 0:  # forget expired keys now and then
+            execute(self._engine, purge, {"now": values["now"]})
+        # One autocommit statement: one round trip, and it alone decides.
+        return execute(self._engine, consume, values) == 1
 
-    def _consume_once_statement(self) -> Any:  # noqa: ANN401 - a dialect's Insert
-        """Built once: statement construction cost more than the INSERT itself."""
-        statement = self._consume_statement
-        if statement is None:
+    def _consume_once_statements(self) -> tuple[DirectRead, DirectRead]:
+        """Compiled once: statement construction cost more than the INSERT itself."""
+        statements = self._consume_statements
+        if statements is None:
             dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
             insert = dialect_insert(used_once).values(
                 purpose=bindparam("purpose"),
                 key=bindparam("key"),
-                expires_at=bindparam("expires_at", type_=used_once.c.expires_at.type),
+                expires_at=bindparam("expires_at"),
             )
             # A key whose record expired may be used again: take over the stale row.
-            statement = insert.on_conflict_do_update(
+            consume = insert.on_conflict_do_update(
                 index_elements=[used_once.c.purpose, used_once.c.key],
                 set_={"expires_at": insert.excluded.expires_at},
-                where=used_once.c.expires_at <= bindparam("now", type_=used_once.c.expires_at.type),
-            ).execution_options(preserve_rowcount=True)  # an INSERT's rowcount, kept
-            self._consume_statement = statement
-        return statement
+                where=used_once.c.expires_at <= bindparam("now"),
+            )
+            purge = delete(used_once).where(used_once.c.expires_at <= bindparam("now"))
+            statements = (
+                DirectRead.compile(consume, self._engine),
+                DirectRead.compile(purge, self._engine),
+            )
+            self._consume_statements = statements
+        return statements
 
     # Internals
 
