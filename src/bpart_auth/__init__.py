@@ -181,7 +181,7 @@ def __getattr__(name: str) -> typing.Any:  # noqa: ANN401 - module attributes of
         from bpart_auth.store.sql import SQLStore  # noqa: PLC0415
 
         return SQLStore
-    # The providers need requests, requests-oauthlib and (Microsoft) msal: an app that
+    # The providers need requests, oauthlib and (Microsoft) msal: an app that
     # signs in with passwords only never imports them.
     if name == "GoogleProvider":
         from bpart_auth.providers.google import GoogleProvider  # noqa: PLC0415

@@ -90,7 +90,7 @@ class OidcClient:
         return config
 
 
-# Google sends the secret either way; requests-oauthlib defaults to HTTP Basic.
+# Google accepts the secret either way; the library sends it with HTTP Basic.
 GOOGLE_CLIENT = OidcClient(
     "google-client.apps.example.test",
     "google-secret",
