@@ -90,7 +90,7 @@ class OidcClient:
         return config
 
 
-# Google accepts the secret either way; the library sends it with HTTP Basic.
+# Google accepts the secret either way; the library sends it in the form body.
 GOOGLE_CLIENT = OidcClient(
     "google-client.apps.example.test",
     "google-secret",
