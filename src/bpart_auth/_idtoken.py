@@ -3,29 +3,39 @@
 `validate_id_token` checks, in this order, and stops at the first failure with
 `InvalidIdToken(detail="<check>: ...")`:
 
-1. the token is a compact JWS: three base64url segments, a JSON object header;
-2. `alg` is in the allowed list, which holds asymmetric algorithms only (never
-   `none`, never `HS*`, so a public key can never serve as an HMAC secret); a `crit`
-   header is refused (we understand no extension);
-3. the signature, with the key the provider's JWKS holds for the header's `kid`
-   (`JWKSCache`; keys embedded in the token, `jku`, `x5u`, are ignored);
-4. claims, from the verified payload only: `iss`, `aud` (the client id, alone or in
-   a list), `azp` (required and equal to the client id when `aud` lists several;
-   equal to it whenever present), `exp` (required), `iat` (required, not in the
-   future), `nbf` (when present), `nonce` (required, constant-time compare) and
-   `sub` (a non-empty string of at most 255 characters, OpenID Connect Core 2).
-   Times allow `leeway` seconds of clock skew, and must be numbers of seconds
-   between 1970 and the end of year 9999: a huge integer or float is a refusal
-   like any other, never an arithmetic error.
+1. the token is a compact JWS: three canonical base64url segments, a JSON object
+   header and a JSON object payload (strictly: no `NaN`, no padding, no stray bytes);
+2. `alg` is in the allowed list, RS256 or ES256 (the algorithms Google and Entra sign
+   with: never `none`, never `HS*`, so a public key can never serve as an HMAC
+   secret); a `crit` header is refused (we understand no extension);
+3. the key: the one the provider's JWKS holds for the header's `kid` (`JWKSCache`;
+   keys embedded in the token, `jku`, `x5u`, are ignored);
+4. `exp` and `iat` are present and numbers of seconds between 1970 and the end of
+   year 9999 (OpenID Connect Core requires both), so that the next step, which does
+   arithmetic on them, only ever sees such numbers; so is `nbf` when present;
+5. the signature, `iat` and `exp`, by `google.auth.jwt.decode` with that key and
+   `leeway` as its clock skew (against the system clock);
+6. claims: `iss`, `aud` (the client id, alone or in a list), `azp` (required and
+   equal to the client id when `aud` lists several; equal to it whenever present),
+   `exp` again (RFC 7519 4.1.4: the token is refused from `exp + leeway` on,
+   where google-auth still accepts that very second), `iat` (not in the future),
+   `nbf` (when present), `nonce` (required, constant-time compare) and `sub` (a
+   non-empty string of at most 255 characters, OpenID Connect Core 2).
+
+Steps 1 to 4 run on the unverified token: they only decide how it is refused, never
+whether one is accepted. Step 4 before the signature means a forged token with a
+malformed `exp` is refused for its `exp`; google-auth would otherwise meet `"tomorrow"
++ 60` (a TypeError) or accept `exp: NaN`.
 
 The claims a provider then converts (`email`, `name`, `hd`, `tid`, `oid`...) are
 read through `text_claim`, which hands back only a bounded str that UTF-8 can
 encode (JSON escapes can spell lone surrogates), and None for anything else.
 
-Signatures are verified with `cryptography` directly rather than through PyJWT's
-`jwt.decode`: the JWS compact form is small to parse strictly, and PyJWT 2.15's
-decode costs several times the RSA verification itself (it checks each base64
-character in Python), which our benchmark budget (3x the raw verify) does not allow.
+Why google-auth, and not PyJWT or our own: it is the library the design names for
+ID tokens, and over keys converted once per key set (`SigningKey.pem`) it costs
+about twice the raw RSA verification; PyJWT 2.15's decode cost several times that
+(it checks each base64 character in Python). Its `audience` check is not used: it
+refuses an `aud` list that contains the client id, which OpenID Connect allows.
 """
 
 from __future__ import annotations
@@ -39,13 +49,11 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeGuard
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from google.auth import exceptions as google_exceptions
+from google.auth import jwt as google_jwt
 
 from bpart_auth._input import text_problem
-from bpart_auth._jwks import SUPPORTED_ALGORITHMS, PublicKey
+from bpart_auth._jwks import SUPPORTED_ALGORITHMS
 from bpart_auth.errors import ConfigurationError, InvalidIdToken
 
 if TYPE_CHECKING:
@@ -62,19 +70,8 @@ __all__ = [
 IssuerCheck: TypeAlias = str | Collection[str] | Callable[[Mapping[str, Any]], bool]
 """An exact issuer, a set of accepted issuers, or a test of the (verified) claims."""
 
-DEFAULT_ALGORITHMS: Final = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-)
-"""The asymmetric JWS algorithms accepted unless told otherwise."""
+DEFAULT_ALGORITHMS: Final = ("RS256", "ES256")
+"""The asymmetric JWS algorithms accepted unless told otherwise: all we support."""
 
 _DEFAULT_ALLOWED: Final = frozenset(DEFAULT_ALGORITHMS)
 _JWS_SEGMENTS: Final = 3
@@ -82,17 +79,6 @@ _MAX_TOKEN_LENGTH: Final = 64 * 1024  # Entra tokens with many groups still fit 
 _MAX_SUBJECT_LENGTH: Final = 255  # OpenID Connect Core 1.0, section 2 (`sub`)
 _LATEST_TIME: Final = 253_402_300_799  # 9999-12-31T23:59:59Z, as seconds since the epoch
 _BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]*")
-_HASH: Final[Mapping[str, hashes.HashAlgorithm]] = {
-    "256": hashes.SHA256(),
-    "384": hashes.SHA384(),
-    "512": hashes.SHA512(),
-}
-_PKCS1: Final = padding.PKCS1v15()
-_PSS: Final[Mapping[str, padding.PSS]] = {
-    # RFC 7518 3.5: MGF1 with the same hash, salt as long as the hash output.
-    size: padding.PSS(mgf=padding.MGF1(hash_), salt_length=hash_.digest_size)
-    for size, hash_ in _HASH.items()
-}
 
 
 def _refuse_constant(name: str) -> None:
@@ -122,8 +108,8 @@ def _json_object(segment: str) -> dict[str, Any]:
     return value
 
 
-def _split(token: object) -> tuple[dict[str, Any], str, bytes, bytes]:
-    """Header, payload segment, signing input and signature of a compact JWS."""
+def _split(token: object) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and payload of a compact JWS, strictly decoded (nothing verified)."""
     if not isinstance(token, str):
         raise TypeError("not a str")
     if len(token) > _MAX_TOKEN_LENGTH:
@@ -132,36 +118,47 @@ def _split(token: object) -> tuple[dict[str, Any], str, bytes, bytes]:
     if len(segments) != _JWS_SEGMENTS:
         raise ValueError(f"{len(segments)} segments, not {_JWS_SEGMENTS}")
     header_segment, payload_segment, signature_segment = segments
-    if not _BASE64URL.fullmatch(payload_segment):  # decoded once the signature holds
-        raise ValueError("payload is not base64url")
     header = _json_object(header_segment)
-    signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
-    return header, payload_segment, signing_input, _decode_segment(signature_segment)
-
-
-def _signature_holds(algorithm: str, key: PublicKey, message: bytes, signature: bytes) -> bool:
-    size = algorithm[-3:]
     try:
-        if algorithm.startswith("RS") and isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, message, _PKCS1, _HASH[size])
-        elif algorithm.startswith("PS") and isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, message, _PSS[size], _HASH[size])
-        elif algorithm.startswith("ES") and isinstance(key, ec.EllipticCurvePublicKey):
-            # JWS carries R || S, each as long as the curve's order (RFC 7518 3.4).
-            half = (key.curve.key_size + 7) // 8
-            if len(signature) != 2 * half:
-                return False
-            r, s = int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
-            key.verify(encode_dss_signature(r, s), message, ec.ECDSA(_HASH[size]))
-        elif algorithm == "EdDSA" and isinstance(
-            key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)
-        ):
-            key.verify(signature, message)
-        else:
-            return False  # the cache never hands out a key of another type
-    except (InvalidSignature, ValueError):  # ValueError: a malformed signature value
-        return False
-    return True
+        payload = _json_object(payload_segment)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"payload: {exc}") from exc
+    # google-auth decodes the signature leniently (stray characters are dropped): one
+    # token has one spelling here.
+    _decode_segment(signature_segment)
+    return header, payload
+
+
+def _now() -> float:
+    """Seconds since the epoch: the system clock, which google-auth reads too."""
+    return time.time()
+
+
+def _verify(
+    token: str,
+    *,
+    pem: str,
+    leeway: float,
+    claims: Mapping[str, Any],
+    refuse: Callable[[str], InvalidIdToken],
+) -> None:
+    """The signature, `iat` and `exp`, by google-auth (the one boundary with it)."""
+    try:
+        # google-auth's jwt module has no annotations; it returns the payload we hold.
+        google_jwt.decode(  # type: ignore[no-untyped-call]
+            token, certs=pem, audience=None, clock_skew_in_seconds=leeway
+        )
+    except google_exceptions.InvalidValue as exc:
+        # Raised once the signature holds, for `iat` or `exp` outside the window; our
+        # own check names which (and reads the clock a moment later, so may not).
+        _check_window(claims, refuse=refuse, leeway=leeway, now=_now())
+        raise refuse(f"exp or iat: {exc}") from exc
+    except google_exceptions.MalformedError as exc:
+        # The header, payload, `iat` and `exp` were checked above: what is left is
+        # google-auth's "Could not verify token signature."
+        raise refuse("signature: does not verify with the provider's key") from exc
+    except (google_exceptions.GoogleAuthError, ValueError, TypeError, OverflowError) as exc:
+        raise refuse(f"malformed token: google-auth: {exc}") from exc
 
 
 def _is_time(value: object) -> TypeGuard[float]:
@@ -251,8 +248,7 @@ def check_form(token: object, *, provider: str) -> None:
         True
     """
     try:
-        _, payload_segment, _, _ = _split(token)
-        _json_object(payload_segment)
+        _split(token)
     except (ValueError, TypeError, RecursionError) as exc:
         raise InvalidIdToken(provider=provider, detail=f"malformed token: {exc}") from exc
 
@@ -267,7 +263,6 @@ def validate_id_token(
     nonce: str,
     leeway: float = 60.0,
     algorithms: Collection[str] = DEFAULT_ALGORITHMS,
-    now: float | None = None,
 ) -> dict[str, Any]:
     """Validate an ID token completely and return its claims.
 
@@ -282,10 +277,9 @@ def validate_id_token(
             raise.
         audience: The client id: must be in `aud`, and equal `azp` when present.
         nonce: The nonce sent with the authorization request.
-        leeway: Seconds of clock skew allowed on `exp`, `iat` and `nbf`.
-        algorithms: The JWS algorithms to accept, asymmetric only (a subset of
-            `DEFAULT_ALGORITHMS`).
-        now: The current time in seconds since the epoch; the system clock by default.
+        leeway: Seconds of clock skew allowed on `exp`, `iat` and `nbf` (google-auth's
+            `clock_skew_in_seconds`).
+        algorithms: The JWS algorithms to accept (a subset of `DEFAULT_ALGORITHMS`).
 
     Returns:
         The claims, a fresh dict.
@@ -295,7 +289,7 @@ def validate_id_token(
             "signature: ...", "unknown key id", ...).
         ProviderUnavailable: The provider's keys could not be fetched.
         ConfigurationError: An empty audience or nonce, a negative leeway, or an
-            algorithm that is not asymmetric.
+            algorithm other than RS256 and ES256.
     """
     _check_arguments(audience=audience, nonce=nonce, leeway=leeway, algorithms=algorithms)
 
@@ -303,7 +297,7 @@ def validate_id_token(
         return InvalidIdToken(provider=provider, detail=detail)
 
     try:
-        header, payload_segment, signing_input, signature = _split(token)
+        header, claims = _split(token)
     except (ValueError, TypeError, RecursionError) as exc:
         raise refuse(f"malformed token: {exc}") from exc
 
@@ -317,13 +311,8 @@ def validate_id_token(
         raise refuse("malformed token: kid is not a string")
 
     key = keys.key_for(kid, algorithm)
-    if not _signature_holds(algorithm, key, signing_input, signature):
-        raise refuse("signature: does not verify with the provider's key")
-    try:
-        claims = _json_object(payload_segment)
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise refuse(f"malformed token: payload: {exc}") from exc
-
+    _check_time_claims(claims, refuse=refuse)
+    _verify(token, pem=key.pem, leeway=float(leeway), claims=claims, refuse=refuse)
     _check_claims(
         claims,
         refuse=refuse,
@@ -331,7 +320,7 @@ def validate_id_token(
         audience=audience,
         nonce=nonce,
         leeway=float(leeway),
-        now=time.time() if now is None else now,
+        now=_now(),
     )
     return claims
 
@@ -351,7 +340,7 @@ def _check_claims(
     if not _issuer_accepted(issuer, claims):
         raise refuse(f"iss: {claims['iss'][:200]!r} is not an accepted issuer")
     _check_audience(claims, refuse=refuse, audience=audience)
-    _check_times(claims, refuse=refuse, leeway=leeway, now=now)
+    _check_window(claims, refuse=refuse, leeway=leeway, now=now)
     got = claims.get("nonce")
     if not isinstance(got, str):
         raise refuse("nonce: missing")
@@ -384,22 +373,27 @@ def _check_audience(
         raise refuse("azp: is not the client id")
 
 
-def _check_times(
+def _check_time_claims(
+    claims: Mapping[str, Any], *, refuse: Callable[[str], InvalidIdToken]
+) -> None:
+    """`exp` and `iat` are present and times; `nbf` too when present."""
+    if not _is_time(claims.get("exp")):
+        raise refuse("exp: missing or not a time (seconds from 1970 to 9999)")
+    if not _is_time(claims.get("iat")):
+        raise refuse("iat: missing or not a time (seconds from 1970 to 9999)")
+    not_before = claims.get("nbf")
+    if not_before is not None and not _is_time(not_before):
+        raise refuse("nbf: not a time (seconds from 1970 to 9999)")
+
+
+def _check_window(
     claims: Mapping[str, Any], *, refuse: Callable[[str], InvalidIdToken], leeway: float, now: float
 ) -> None:
-    expires = claims.get("exp")
-    if not _is_time(expires):
-        raise refuse("exp: missing or not a time (seconds from 1970 to 9999)")
-    if now >= expires + leeway:
+    """The token is valid at `now`, give or take `leeway`; its times are checked ones."""
+    if now >= claims["exp"] + leeway:
         raise refuse("exp: the token has expired")
-    issued = claims.get("iat")
-    if not _is_time(issued):
-        raise refuse("iat: missing or not a time (seconds from 1970 to 9999)")
-    if issued > now + leeway:
+    if claims["iat"] > now + leeway:
         raise refuse("iat: issued in the future")
     not_before = claims.get("nbf")
-    if not_before is not None:
-        if not _is_time(not_before):
-            raise refuse("nbf: not a time (seconds from 1970 to 9999)")
-        if not_before > now + leeway:
-            raise refuse("nbf: the token is not valid yet")
+    if not_before is not None and not_before > now + leeway:
+        raise refuse("nbf: the token is not valid yet")
