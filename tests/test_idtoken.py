@@ -697,6 +697,50 @@ def test_exp_nan_is_refused():
     assert "malformed token: payload" in caught.value.detail
 
 
+@pytest.mark.parametrize(
+    ("times", "detail"),
+    [
+        pytest.param(b'"exp":NaN,"iat":1772366390', "exp: missing or not a time", id="exp-nan"),
+        pytest.param(b'"exp":Infinity,"iat":1772366390', "exp: missing or not", id="exp-inf"),
+        pytest.param(b'"exp":1772370000,"iat":NaN', "iat: missing or not a time", id="iat-nan"),
+        pytest.param(b'"exp":1772370000,"iat":-Infinity', "iat: missing or not", id="iat-minf"),
+        pytest.param(
+            b'"exp":1772370000,"iat":1772366390,"nbf":NaN', "nbf: not a time", id="nbf-nan"
+        ),
+    ],
+)
+def test_signed_non_finite_times_are_refused(times, detail):
+    # google-auth's json.loads takes NaN and Infinity, and its time check lets NaN
+    # through (every comparison is False): the claims checks after it refuse them.
+    others = json.dumps(claims(exp=..., iat=...)).encode()[1:-1]
+    payload = b64(b"{" + times + b"," + others + b"}")
+    header = b64(json.dumps({"alg": "RS256", "kid": "rsa1"}).encode())
+    signature = RSA_KEY.sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    with pytest.raises(InvalidIdToken) as caught:
+        validate(f"{header}.{payload}.{b64(signature)}", WARM_KEYS)
+    assert caught.value.detail.startswith(detail)
+
+
+def set_unused_bits(segment):
+    """The same bytes, spelled with the last character's unused low bits set."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    assert len(segment) % 4 in {2, 3}
+    return segment[:-1] + alphabet[alphabet.index(segment[-1]) + 1]
+
+
+@pytest.mark.parametrize("position", [0, 1, 2], ids=["header", "payload", "signature"])
+def test_a_second_spelling_of_a_segment_is_malformed(cache, position):
+    segments = mint(claims(name="Ann")).split(".")
+    if len(segments[position]) % 4 not in {2, 3}:  # make it end mid-group: pad a claim
+        segments = mint(claims(name="Ann B")).split(".")
+    segments[position] = set_unused_bits(segments[position])
+    decoded = base64.urlsafe_b64decode(segments[position] + "==")
+    assert b64(decoded) != segments[position]  # the same bytes, another text
+    with pytest.raises(InvalidIdToken) as caught:
+        validate(".".join(segments), cache)
+    assert caught.value.detail.startswith("malformed token")
+
+
 def keys_for(document):
     """A warm cache whose clock never moves: it never goes to the network again."""
     with responses.RequestsMock() as mock:
