@@ -84,6 +84,7 @@ _MAX_TOKEN_LENGTH: Final = 64 * 1024  # Entra tokens with many groups still fit 
 _MAX_SUBJECT_LENGTH: Final = 255  # OpenID Connect Core 1.0, section 2 (`sub`)
 _LATEST_TIME: Final = 253_402_300_799  # 9999-12-31T23:59:59Z, as seconds since the epoch
 _BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]*")
+_COMPACT_JWS: Final = re.compile(r"([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)")
 _CANONICAL_LAST: Final = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 
 
@@ -97,8 +98,6 @@ def _check_canonical(segment: str) -> None:
     So one value has one spelling. A segment 2 (or 3) characters past a multiple of
     4 ends in a character with 4 (or 2) unused low bits: `AQgw` (or every fourth one).
     """
-    if not _BASE64URL.fullmatch(segment):
-        raise ValueError("not base64url")
     rest = len(segment) % 4
     if rest == 1 or (rest and segment[-1] not in _CANONICAL_LAST[rest]):
         raise ValueError("not canonical base64url")
@@ -106,6 +105,8 @@ def _check_canonical(segment: str) -> None:
 
 def _decode_segment(segment: str) -> bytes:
     """Strict base64url without padding (`binascii.Error` is a ValueError)."""
+    if not _BASE64URL.fullmatch(segment):
+        raise ValueError("not base64url")
     _check_canonical(segment)
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
@@ -121,22 +122,24 @@ def _json_object(segment: str) -> dict[str, Any]:
 
 
 def _split(token: object) -> tuple[str, str, str]:
-    """The header, payload and signature segments of a compact JWS, each canonical."""
+    """The header, payload and signature segments of a compact JWS, each canonical.
+
+    google-auth decodes leniently (stray characters are dropped, unused bits
+    ignored): here one token has one text.
+    """
     if not isinstance(token, str):
         raise TypeError("not a str")
     if len(token) > _MAX_TOKEN_LENGTH:
         raise ValueError("too long")
-    segments = token.split(".")
-    if len(segments) != _JWS_SEGMENTS:
-        raise ValueError(f"{len(segments)} segments, not {_JWS_SEGMENTS}")
-    header, payload, signature = segments
-    _check_canonical(header)
-    try:
-        _check_canonical(payload)
-    except ValueError as exc:
-        raise ValueError(f"payload: {exc}") from exc
-    # google-auth decodes leniently (stray characters are dropped): one token, one text.
-    _check_canonical(signature)
+    form = _COMPACT_JWS.fullmatch(token)
+    if form is None:
+        segments = token.count(".") + 1
+        if segments != _JWS_SEGMENTS:
+            raise ValueError(f"{segments} segments, not {_JWS_SEGMENTS}")
+        raise ValueError("not base64url")
+    header, payload, signature = form.groups()
+    for segment in (header, payload, signature):
+        _check_canonical(segment)
     return header, payload, signature
 
 
