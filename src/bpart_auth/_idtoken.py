@@ -78,7 +78,6 @@ IssuerCheck: TypeAlias = str | Collection[str] | Callable[[Mapping[str, Any]], b
 DEFAULT_ALGORITHMS: Final = ("RS256", "ES256")
 """The asymmetric JWS algorithms accepted unless told otherwise: all we support."""
 
-_DEFAULT_ALLOWED: Final = frozenset(DEFAULT_ALGORITHMS)
 _JWS_SEGMENTS: Final = 3
 _MAX_TOKEN_LENGTH: Final = 64 * 1024  # Entra tokens with many groups still fit easily
 _MAX_SUBJECT_LENGTH: Final = 255  # OpenID Connect Core 1.0, section 2 (`sub`)
