@@ -20,9 +20,15 @@ not stop sign-ins whose tokens it signed earlier. Past that, or with no good set
 all, the failure surfaces as `ProviderUnavailable`. An unknown key id whose refetch
 failed is also `ProviderUnavailable` (we could not look), not `InvalidIdToken`.
 
-Only asymmetric signing keys are kept: RSA (2048 bits or more), EC on P-256, P-384
-and P-521, and OKP (Ed25519, Ed448); a key whose `use` is not `sig` is skipped, and
-so is any malformed one. Private members a broken provider might publish are ignored.
+Only the signing keys Google and Microsoft use are kept: RSA (2048 bits or more, for
+RS256) and EC on P-256 (for ES256). A key's public part comes from its `n`/`e` or
+`x`/`y` members, or from the first certificate of its `x5c` chain (Entra publishes
+both, and then they must agree); a key whose `use` is not `sig` is skipped, and so is
+any malformed one or any other type. Private members a broken provider might publish
+are ignored. Each key is converted once, when its set is parsed, into the PEM form
+google-auth verifies with (`SigningKey.pem`): a token pays for no JWK decoding, only
+for google-auth loading that PEM (about 4 us for RSA-2048, against 7 us for a
+certificate, which is why an `x5c` key is handed over as its bare public key).
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 from urllib.parse import urlsplit
 
 import requests
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from bpart_auth._http import exchange
 from bpart_auth.errors import ConfigurationError, InvalidIdToken, ProviderUnavailable
@@ -47,27 +55,15 @@ from bpart_auth.errors import ConfigurationError, InvalidIdToken, ProviderUnavai
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["SUPPORTED_ALGORITHMS", "JWKSCache", "PublicKey"]
+__all__ = ["SUPPORTED_ALGORITHMS", "JWKSCache", "PublicKey", "SigningKey"]
 
-PublicKey: TypeAlias = (
-    rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
-)
+PublicKey: TypeAlias = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 """A verification key from a provider's JWKS."""
 
-_CURVES: Final[Mapping[str, tuple[type[ec.EllipticCurve], int]]] = {
-    "P-256": (ec.SECP256R1, 32),
-    "P-384": (ec.SECP384R1, 48),
-    "P-521": (ec.SECP521R1, 66),
-}
-_CURVE_OF_ALGORITHM: Final[Mapping[str, str]] = {
-    "ES256": "P-256",
-    "ES384": "P-384",
-    "ES512": "P-521",
-}
-_RSA_ALGORITHMS: Final = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
-SUPPORTED_ALGORITHMS: Final = frozenset({*_RSA_ALGORITHMS, *_CURVE_OF_ALGORITHM, "EdDSA"})
-"""Every JWS algorithm a key from the cache can verify: asymmetric ones only."""
+SUPPORTED_ALGORITHMS: Final = frozenset({"RS256", "ES256"})
+"""Every JWS algorithm a key from the cache can verify: the two Google and Entra use."""
 
+_P256_COORDINATE_BYTES: Final = 32
 _MIN_RSA_BITS: Final = 2048  # NIST SP 800-131A
 _MAX_AGE_CAP: Final = 86_400.0  # a key set is re-read at least daily, whatever it says
 _MAX_RESPONSE_BYTES: Final = 1 << 20
@@ -85,57 +81,92 @@ def _base64url(value: object) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class _Key:
+class SigningKey:
+    """One verification key of a provider, ready for google-auth.
+
+    Attributes:
+        kid: The JWK's key id, or None.
+        algorithm: The JWK's own `alg`, which then must match the token's, or None.
+        public_key: The key, as `cryptography` holds it.
+        pem: The same key as a PEM SubjectPublicKeyInfo, what
+            `google.auth.jwt.decode(certs=...)` takes.
+    """
+
     kid: str | None
-    algorithm: str | None  # the JWK's own `alg`, which then must match the token's
-    key: PublicKey
+    algorithm: str | None
+    public_key: PublicKey
+    pem: str
 
     def fits(self, algorithm: str) -> bool:
+        """Whether this key can verify a token signed with `algorithm`."""
         if self.algorithm is not None and self.algorithm != algorithm:
             return False
-        if algorithm in _RSA_ALGORITHMS:
-            return isinstance(self.key, rsa.RSAPublicKey)
-        if algorithm in _CURVE_OF_ALGORITHM:
-            curve = _CURVES[_CURVE_OF_ALGORITHM[algorithm]][0]
-            return isinstance(self.key, ec.EllipticCurvePublicKey) and isinstance(
-                self.key.curve, curve
-            )
-        return algorithm == "EdDSA" and isinstance(
-            self.key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)
-        )
+        if algorithm == "RS256":
+            return isinstance(self.public_key, rsa.RSAPublicKey)
+        return algorithm == "ES256" and isinstance(self.public_key, ec.EllipticCurvePublicKey)
 
 
-def _public_key(jwk: Mapping[str, Any]) -> PublicKey:
-    """The public key of one JWK; ValueError (or TypeError) when it is not usable."""
+def _from_members(jwk: Mapping[str, Any]) -> PublicKey:
+    """The key its `n`/`e` (RSA) or `x`/`y` (EC P-256) members spell."""
     kty = jwk.get("kty")
     if kty == "RSA":
         modulus = int.from_bytes(_base64url(jwk.get("n")), "big")
         exponent = int.from_bytes(_base64url(jwk.get("e")), "big")
-        key = rsa.RSAPublicNumbers(exponent, modulus).public_key()
-        if key.key_size < _MIN_RSA_BITS:
-            raise ValueError("RSA key too short")
-        return key
-    if kty == "EC":
-        curve, size = _CURVES[str(jwk.get("crv"))]
+        return rsa.RSAPublicNumbers(exponent, modulus).public_key()
+    if kty == "EC" and jwk.get("crv") == "P-256":
         x, y = _base64url(jwk.get("x")), _base64url(jwk.get("y"))
-        if len(x) != size or len(y) != size:
+        if len(x) != _P256_COORDINATE_BYTES or len(y) != _P256_COORDINATE_BYTES:
             raise ValueError("EC coordinates of the wrong size")
         # from_encoded_point refuses a point that is not on the curve.
-        return ec.EllipticCurvePublicKey.from_encoded_point(curve(), b"\x04" + x + y)
-    if kty == "OKP":
-        crv = jwk.get("crv")
-        if crv == "Ed25519":
-            return ed25519.Ed25519PublicKey.from_public_bytes(_base64url(jwk.get("x")))
-        if crv == "Ed448":
-            return ed448.Ed448PublicKey.from_public_bytes(_base64url(jwk.get("x")))
-    raise ValueError("not an asymmetric signing key")
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)
+    raise ValueError("not an RS256 or ES256 signing key")
 
 
-def _parse_keys(document: object) -> dict[str | None, tuple[_Key, ...]]:
+def _from_certificate(chain: object) -> PublicKey:
+    """The key of the first certificate of an `x5c` chain (RFC 7517 4.7: base64 DER).
+
+    The certificate only carries the key: nothing about it is trusted beyond what the
+    JWKS, fetched over TLS from the provider, already says.
+    """
+    if not isinstance(chain, list) or not chain or not isinstance(chain[0], str):
+        raise ValueError("x5c is not a list of certificates")
+    der = base64.b64decode(chain[0], validate=True)
+    key = x509.load_der_x509_certificate(der).public_key()
+    if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
+        raise TypeError("x5c certificate holds another type of key")
+    return key
+
+
+def _public_key(jwk: Mapping[str, Any]) -> PublicKey:
+    """The public key of one JWK; ValueError (or TypeError) when it is not usable."""
+    if "x5c" in jwk:
+        key = _from_certificate(jwk["x5c"])
+        members = "n" in jwk or "x" in jwk
+        if members and _from_members(jwk).public_numbers() != key.public_numbers():
+            raise ValueError("x5c certificate and key members disagree")
+    else:
+        key = _from_members(jwk)
+    if isinstance(key, rsa.RSAPublicKey):
+        if jwk.get("kty") != "RSA" or key.key_size < _MIN_RSA_BITS:
+            raise ValueError("RSA key of another type or too short")
+    elif jwk.get("kty") != "EC" or not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError("EC key of another type or curve")
+    return key
+
+
+def _signing_key(jwk: Mapping[str, Any], kid: str | None, algorithm: str | None) -> SigningKey:
+    key = _public_key(jwk)
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+    return SigningKey(kid, algorithm, key, pem)
+
+
+def _parse_keys(document: object) -> dict[str | None, tuple[SigningKey, ...]]:
     """The usable signing keys of a JWKS document, by key id."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise TypeError("not a JWK set")
-    by_kid: dict[str | None, list[_Key]] = {}
+    by_kid: dict[str | None, list[SigningKey]] = {}
     for jwk in document["keys"][:_MAX_KEYS]:
         if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig":
             continue
@@ -143,10 +174,10 @@ def _parse_keys(document: object) -> dict[str | None, tuple[_Key, ...]]:
         if not isinstance(kid, (str, type(None))) or not isinstance(algorithm, (str, type(None))):
             continue
         try:
-            key = _public_key(jwk)
+            key = _signing_key(jwk, kid, algorithm)
         except (ValueError, TypeError, KeyError, OverflowError):
-            continue  # one bad key does not spoil the others
-        by_kid.setdefault(kid, []).append(_Key(kid, algorithm, key))
+            continue  # one bad key does not spoil the others (binascii.Error: a ValueError)
+        by_kid.setdefault(kid, []).append(key)
     if not by_kid:
         raise ValueError("no usable signing key")
     return {kid: tuple(keys) for kid, keys in by_kid.items()}
@@ -154,19 +185,19 @@ def _parse_keys(document: object) -> dict[str | None, tuple[_Key, ...]]:
 
 @dataclass(frozen=True, slots=True)
 class _KeySet:
-    by_kid: Mapping[str | None, tuple[_Key, ...]]
+    by_kid: Mapping[str | None, tuple[SigningKey, ...]]
     fresh_until: float  # clock time: serve without asking before this
     usable_until: float  # clock time: may still serve when a refetch fails
 
-    def find(self, kid: str | None, algorithm: str) -> PublicKey | None:
+    def find(self, kid: str | None, algorithm: str) -> SigningKey | None:
         if kid is not None:
             for candidate in self.by_kid.get(kid, ()):
                 if candidate.fits(algorithm):
-                    return candidate.key
+                    return candidate
             return None
         # OpenID Connect Core 10.1: a token may omit `kid` only when one key fits.
         fitting = [k for keys in self.by_kid.values() for k in keys if k.fits(algorithm)]
-        return fitting[0].key if len(fitting) == 1 else None
+        return fitting[0] if len(fitting) == 1 else None
 
 
 def _check_seconds(name: str, value: object, *, least: float = 0.0) -> None:
@@ -263,7 +294,7 @@ class JWKSCache:
         self._last_attempt_at = -float("inf")
         self._last_error: ProviderUnavailable | None = None
 
-    def key_for(self, kid: str | None, alg: str) -> PublicKey:
+    def key_for(self, kid: str | None, alg: str) -> SigningKey:
         """The key that verifies a token with header `kid` and `alg`.
 
         Args:
@@ -272,7 +303,7 @@ class JWKSCache:
             alg: The token header's algorithm, one of `SUPPORTED_ALGORITHMS`.
 
         Returns:
-            A `cryptography` public key of the type `alg` needs.
+            The key, of the type `alg` needs, with its PEM form for google-auth.
 
         Raises:
             InvalidIdToken: No key fits, even after the refetch this call may make
@@ -290,7 +321,7 @@ class JWKSCache:
                 return key
         return self._slow_key_for(kid, alg, attempts_seen)
 
-    def _slow_key_for(self, kid: str | None, alg: str, attempts_seen: int) -> PublicKey:
+    def _slow_key_for(self, kid: str | None, alg: str, attempts_seen: int) -> SigningKey:
         with self._lock:
             now = self._clock()
             keys = self._keys
