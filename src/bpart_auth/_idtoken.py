@@ -48,7 +48,6 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-import math
 import re
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -230,6 +229,10 @@ def _issuer_accepted(issuer: IssuerCheck, claims: Mapping[str, Any]) -> bool:
     return bool(issuer(claims))
 
 
+MAX_LEEWAY: Final = 3600
+"""The most clock skew `validate_id_token` allows, in seconds: an hour is a broken clock."""
+
+
 def _check_arguments(
     *, audience: object, nonce: object, leeway: object, algorithms: Collection[str]
 ) -> None:
@@ -240,9 +243,11 @@ def _check_arguments(
     if (
         isinstance(leeway, bool)
         or not isinstance(leeway, (int, float))
-        or not 0 <= leeway < math.inf
+        or not 0 <= leeway <= MAX_LEEWAY
     ):
-        raise ConfigurationError(detail="leeway must be a number of seconds >= 0")
+        raise ConfigurationError(
+            detail=f"leeway must be a number of seconds from 0 to {MAX_LEEWAY}"
+        )
     if algorithms is not DEFAULT_ALGORITHMS and (
         isinstance(algorithms, str) or not algorithms or not set(algorithms) <= SUPPORTED_ALGORITHMS
     ):
