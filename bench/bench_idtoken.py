@@ -33,8 +33,8 @@ from google.auth.transport.requests import Request as GoogleRequest
 from google.oauth2 import id_token as google_id_token
 
 from bench._harness import Case, Scale
-from bpart_auth._idtoken import validate_id_token
-from bpart_auth._jwks import JWKSCache
+from bpart_auth.oidc.idtoken import validate_id_token
+from bpart_auth.oidc.jwks import JWKSCache
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

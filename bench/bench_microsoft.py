@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from bench._harness import Case, Scale
-from bpart_auth._idtoken import validate_id_token
+from bpart_auth.oidc.idtoken import validate_id_token
 from bpart_auth.testing import FakeMicrosoft
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bpart_auth import ConfigurationError, InvalidFlowState, InvalidInput, InvalidReturnTo
-from bpart_auth.flowstate import (
+from bpart_auth.oidc.flowstate import (
     DEFAULT_LIFETIME,
     FlowSealer,
     FlowState,

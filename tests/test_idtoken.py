@@ -27,9 +27,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from bpart_auth import ConfigurationError, InvalidIdToken, ProviderUnavailable, _idtoken
-from bpart_auth._idtoken import check_form, text_claim, validate_id_token
-from bpart_auth._jwks import JWKSCache
+from bpart_auth import ConfigurationError, InvalidIdToken, ProviderUnavailable
+from bpart_auth.oidc import idtoken as _idtoken
+from bpart_auth.oidc.idtoken import check_form, text_claim, validate_id_token
+from bpart_auth.oidc.jwks import JWKSCache
 
 JWKS_URI = "https://idp.example/jwks"
 CLIENT_ID = "client-123"

@@ -28,7 +28,7 @@ from bpart_auth import (
     ProviderUnavailable,
     TenantNotAllowed,
 )
-from bpart_auth.flowstate import FlowSealer, code_challenge
+from bpart_auth.oidc.flowstate import FlowSealer, code_challenge
 from bpart_auth.providers.microsoft import CONSUMER_TENANT
 from bpart_auth.testing import CHEAP_FOR_TESTS, FakeMicrosoft
 

@@ -18,6 +18,7 @@ PUBLIC_MODULES = (
     "bpart_auth.errors",
     "bpart_auth.models",
     "bpart_auth.store",
+    "bpart_auth.providers",
     "bpart_auth.guards",
     "bpart_auth.throttling",
     "bpart_auth.services.passwords",

@@ -22,7 +22,7 @@ from bpart_auth.testing import CHEAP_FOR_TESTS
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from bpart_auth.flowstate import FlowState
+    from bpart_auth.oidc.flowstate import FlowState
 
 SECRET = "k" * 32
 CALLBACK = "https://app.example/auth/callback"

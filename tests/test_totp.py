@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bpart_auth import InvalidInput, InvalidSecondFactor
-from bpart_auth.flowstate import FlowSealer, new_flow_state
+from bpart_auth.oidc.flowstate import FlowSealer, new_flow_state
 from bpart_auth.totp import (
     TotpSecrets,
     matching_step,

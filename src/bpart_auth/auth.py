@@ -13,8 +13,8 @@ from bpart_auth._events import AuthEvent, EventKind, Events
 from bpart_auth._secretbox import SecretBox
 from bpart_auth._single_use import MemoryGuard, SingleUseGuard, StoreGuard
 from bpart_auth._throttle import Throttle
-from bpart_auth.flowstate import DEFAULT_LIFETIME, FlowSealer
 from bpart_auth.models import SignInMethods
+from bpart_auth.oidc.flowstate import DEFAULT_LIFETIME, FlowSealer
 from bpart_auth.passwords import (
     RFC_9106_LOW_MEMORY,
     Argon2Parameters,

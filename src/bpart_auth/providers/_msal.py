@@ -8,7 +8,7 @@ client of ours (`MsalHttp`):
 - its discovery request is answered with the document `OIDCClient` fetched and
   checked (issuer pinned, endpoints on the expected hosts), so msal posts only to a
   token endpoint we checked, and makes no second discovery request;
-- its token request goes through `bpart_auth._http.exchange` (timeout, size limit,
+- its token request goes through `bpart_auth.oidc.transport.exchange` (timeout, size limit,
   5xx and 429 as `ProviderUnavailable`) and the answer must pass `token_answer`
   (a JSON object, sane member types and numbers) and, when it carries an ID token,
   `check_form`, before msal decodes it;
@@ -21,17 +21,17 @@ import json
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
 
-from bpart_auth._http import exchange
-from bpart_auth._idtoken import check_form
 from bpart_auth.errors import ProviderUnavailable
-from bpart_auth.providers._oidc import token_answer
+from bpart_auth.oidc.client import token_answer
+from bpart_auth.oidc.idtoken import check_form
+from bpart_auth.oidc.transport import exchange
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     import msal
 
-    from bpart_auth.providers._oidc import OIDCClient
+    from bpart_auth.oidc.client import OIDCClient
 
 _WELL_KNOWN: Final = "/.well-known/openid-configuration"
 _PROVIDER: Final = "microsoft"

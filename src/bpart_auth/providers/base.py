@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from bpart_auth.flowstate import FlowState
     from bpart_auth.models import ProviderName, VerifiedIdentity
+    from bpart_auth.oidc.flowstate import FlowState
 
 
 @runtime_checkable

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from bpart_auth._idtoken import text_claim
 from bpart_auth._input import MAX_EMAIL_INPUT
 from bpart_auth.errors import (
     ConfigurationError,
@@ -13,14 +12,15 @@ from bpart_auth.errors import (
     ProviderError,
 )
 from bpart_auth.models import Identity, ProviderName, VerifiedIdentity
-from bpart_auth.providers._oidc import OIDCClient, endpoint_hosts_setting, https_authority
+from bpart_auth.oidc.client import OIDCClient, endpoint_hosts_setting, https_authority
+from bpart_auth.oidc.idtoken import text_claim
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
     import requests
 
-    from bpart_auth.flowstate import FlowState
+    from bpart_auth.oidc.flowstate import FlowState
 
 GOOGLE_METADATA_URL: Final = "https://accounts.google.com/.well-known/openid-configuration"
 GOOGLE_ISSUER: Final = "https://accounts.google.com"

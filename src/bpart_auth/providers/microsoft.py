@@ -12,7 +12,6 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
-from bpart_auth._idtoken import text_claim, validate_id_token
 from bpart_auth._input import MAX_EMAIL_INPUT
 from bpart_auth.errors import (
     AuthError,
@@ -23,14 +22,15 @@ from bpart_auth.errors import (
     TenantNotAllowed,
 )
 from bpart_auth.models import Identity, ProviderName, VerifiedIdentity
-from bpart_auth.providers._entra_errors import entra_error
-from bpart_auth.providers._msal import new_application
-from bpart_auth.providers._oidc import (
+from bpart_auth.oidc.client import (
     OIDCClient,
     endpoint_hosts_setting,
     https_authority,
     require_credentials,
 )
+from bpart_auth.oidc.idtoken import text_claim, validate_id_token
+from bpart_auth.providers._entra_errors import entra_error
+from bpart_auth.providers._msal import new_application
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     import msal
     import requests
 
-    from bpart_auth.flowstate import FlowState
-    from bpart_auth.providers._oidc import IssuerPin
+    from bpart_auth.oidc.client import IssuerPin
+    from bpart_auth.oidc.flowstate import FlowState
 
 MICROSOFT_AUTHORITY_HOST: Final = "https://login.microsoftonline.com"
 CONSUMER_TENANT: Final = "9188040d-6c67-4c5b-b112-36a304b66dad"

@@ -13,8 +13,8 @@ from bpart_auth._email import normalize_email
 from bpart_auth._events import AuthEvent
 from bpart_auth._input import MAX_CALLBACK_VALUE, text_problem
 from bpart_auth.errors import provider_display_name
-from bpart_auth.flowstate import new_flow_state
 from bpart_auth.models import FlowStart, Outcome
+from bpart_auth.oidc.flowstate import new_flow_state
 from bpart_auth.services.signin import sign_in_with_identity
 from bpart_auth.store._checks import clean_name
 
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
     from bpart_auth._events import Events
     from bpart_auth._single_use import SingleUseGuard
-    from bpart_auth.flowstate import FlowIntent, FlowSealer, FlowState
     from bpart_auth.models import Account, VerifiedIdentity
+    from bpart_auth.oidc.flowstate import FlowIntent, FlowSealer, FlowState
     from bpart_auth.providers.base import Provider
     from bpart_auth.store.base import AccountStore
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from bpart_auth import errors
 from bpart_auth._input import MAX_CALLBACK_VALUE, text_problem
-from bpart_auth.flowstate import check_return_to
+from bpart_auth.oidc.flowstate import check_return_to
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

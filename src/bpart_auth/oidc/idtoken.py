@@ -57,11 +57,11 @@ from google.auth import exceptions as google_exceptions
 from google.auth import jwt as google_jwt
 
 from bpart_auth._input import text_problem
-from bpart_auth._jwks import SUPPORTED_ALGORITHMS
 from bpart_auth.errors import ConfigurationError, InvalidIdToken
+from bpart_auth.oidc.jwks import SUPPORTED_ALGORITHMS
 
 if TYPE_CHECKING:
-    from bpart_auth._jwks import JWKSCache
+    from bpart_auth.oidc.jwks import JWKSCache
 
 __all__ = [
     "DEFAULT_ALGORITHMS",

@@ -5,7 +5,7 @@ trusted (OpenID Connect Discovery 1.0, section 4.3): its `issuer` must be the on
 the provider pins, and its `authorization_endpoint`, `token_endpoint` and
 `jwks_uri` must be https URLs on the provider's expected hosts; a refused document is
 `ProviderUnavailable` and is not cached, so the next call asks again. The token
-endpoint's answer is read within bounds (`bpart_auth._http`) and its shape checked
+endpoint's answer is read within bounds (`bpart_auth.oidc.transport`) and its shape checked
 (`token_answer`) before anyone uses it.
 """
 
@@ -21,24 +21,24 @@ from urllib.parse import urlsplit
 import requests
 from oauthlib.oauth2 import WebApplicationClient
 
-from bpart_auth._http import exchange, json_object
-from bpart_auth._idtoken import validate_id_token
 from bpart_auth._input import text_problem
-from bpart_auth._jwks import JWKSCache
 from bpart_auth.errors import (
     ConfigurationError,
     InvalidFlowState,
     ProviderError,
     ProviderUnavailable,
 )
-from bpart_auth.flowstate import code_challenge
+from bpart_auth.oidc.flowstate import code_challenge
+from bpart_auth.oidc.idtoken import validate_id_token
+from bpart_auth.oidc.jwks import JWKSCache
+from bpart_auth.oidc.transport import exchange, json_object
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
 
-    from bpart_auth._http import Answer
-    from bpart_auth._idtoken import IssuerCheck
-    from bpart_auth.flowstate import FlowState
+    from bpart_auth.oidc.flowstate import FlowState
+    from bpart_auth.oidc.idtoken import IssuerCheck
+    from bpart_auth.oidc.transport import Answer
 
 IssuerPin: TypeAlias = frozenset[str] | re.Pattern[str]
 """The discovery issuers a provider accepts: exact strings, or a full-match pattern."""

@@ -49,8 +49,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from bpart_auth._http import exchange
 from bpart_auth.errors import ConfigurationError, InvalidIdToken, ProviderUnavailable
+from bpart_auth.oidc.transport import exchange
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
