@@ -175,7 +175,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> typing.Any:  # noqa: ANN401 - module attributes of any kind
-    # SQLStore needs the `sql` extra; load it on first use so `import bpart_auth`
+    # SQLStore needs the `sqlite` or `postgres` extra; load it on first use so `import bpart_auth`
     # never imports SQLAlchemy.
     if name == "SQLStore":
         from bpart_auth.store.sql import SQLStore  # noqa: PLC0415

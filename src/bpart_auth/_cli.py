@@ -79,17 +79,17 @@ def _demo(arguments: argparse.Namespace, out: TextIO) -> int:
 
 def _open_store(url: str) -> SQLStore:
     try:
-        from bpart_auth.store.sql import SQLStore  # noqa: PLC0415 - needs the sql extra
+        from bpart_auth.store.sql import SQLStore  # noqa: PLC0415 - needs the sqlite or postgres extra
     except ImportError as exc:
         raise errors.ConfigurationError(
-            detail='SQLAlchemy is missing: pip install "bpart-auth[sql]"'
+            detail='SQLAlchemy is missing: pip install "bpart-auth[sqlite]" (or [postgres])'
         ) from exc
     return SQLStore(url)
 
 
 def _require_current_schema(store: SQLStore) -> None:
     """Refuse, saying what to run, unless the schema is the one this bpart-auth uses."""
-    from bpart_auth.store._migrations import require_current  # noqa: PLC0415 - the sql extra
+    from bpart_auth.store._migrations import require_current  # noqa: PLC0415 - the sqlite or postgres extra
 
     require_current(store.schema_version())
 
@@ -138,7 +138,7 @@ def _database(url: str | None) -> str:
     """The database a URL names, for an operator: never its password."""
     if url is None:
         return "the demo's SQLite file"
-    from bpart_auth.store._engine import parse_store_url  # noqa: PLC0415 - sql extra
+    from bpart_auth.store._engine import parse_store_url  # noqa: PLC0415 - the sqlite or postgres extra
 
     parsed = parse_store_url(url)  # it parsed once already, or there is no store error
     if parsed.get_backend_name() == "sqlite":

@@ -8,7 +8,7 @@ can (`SQLStore.throttle_backend()`, a `SQLThrottle`), else in this process. Give
 - `ThrottleBackend`: the Protocol, for a backend of your own.
 - `MemoryThrottle`: in this process only.
 - `RedisThrottle`: in Redis (the `redis` extra), shared by every app instance.
-- `SQLThrottle`: in the SQL store (the `sql` extra), loaded on first use.
+- `SQLThrottle`: in the SQL store (the `sqlite` or `postgres` extra), loaded on first use.
 
 Examples:
     >>> from datetime import timedelta
@@ -45,7 +45,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> typing.Any:  # noqa: ANN401 - module attributes of any kind
-    # SQLThrottle needs the `sql` extra: loaded on first use, like `bpart_auth.SQLStore`.
+    # SQLThrottle needs the `sqlite` or `postgres` extra: loaded on first use, like
+    # `bpart_auth.SQLStore`.
     if name == "SQLThrottle":
         from bpart_auth.store._sql_throttle import SQLThrottle  # noqa: PLC0415
 
