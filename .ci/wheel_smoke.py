@@ -89,7 +89,9 @@ def postgres() -> None:
 
 
 def redis() -> None:
-    from bpart_auth import RedisGuard, RedisThrottle, StoreUnavailable  # noqa: PLC0415
+    from bpart_auth import StoreUnavailable  # noqa: PLC0415
+    from bpart_auth.guards import RedisGuard  # noqa: PLC0415
+    from bpart_auth.throttling import RedisThrottle  # noqa: PLC0415
 
     # Nothing connects until the first call; port 1 makes that call fail fast.
     guard = RedisGuard("redis://127.0.0.1:1/0", timeout=0.5)
@@ -121,7 +123,7 @@ def async_() -> None:
 
     async def main() -> None:
         ann = await auth.create_account(email="ann@example.com", password=password)
-        signed_in = await auth.sign_in_with_password("ann@example.com", password)
+        signed_in = await auth.passwords.sign_in("ann@example.com", password)
         assert signed_in == ann
 
     anyio.run(main)
