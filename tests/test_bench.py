@@ -6,6 +6,8 @@ harness reports and writes is what it measured.
 
 import datetime as dt
 import json
+import re
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
@@ -279,3 +281,21 @@ def test_a_time_budget_shows_beside_the_ratio_bound_and_both_must_hold():
     assert heavy.verdict == "MISSED"
     alone = _budget_result([6e-4] * 3, [2e-5] * 3, budget=7e-4, high=None)
     assert (alone.target, alone.verdict) == ("<= 700 us", "ok")
+
+
+GROUP_NAMES = r'group="([a-z-]+)"|GROUP = "([a-z-]+)"|"group": "([a-z-]+)"'
+
+
+def test_every_group_the_benchmarks_name_has_a_block_in_the_docs_page():
+    """`--write-docs` refuses a run whose groups the page lacks: find that before a run."""
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    named = set()
+    for module in bench.glob("bench_*.py"):
+        text = module.read_text()
+        for literal, constant, key in re.findall(GROUP_NAMES, text):
+            named.add(literal or constant or key)
+        if 'group=f"store-{backend}"' in text:
+            named |= {"store-sqlite", "store-postgresql"}
+    page = (bench.parent / "docs" / "benchmarks.md").read_text()
+    blocks = set(re.findall(r"<!-- bench:([a-z-]+) -->", page)) - {"run"}
+    assert named == blocks
